@@ -1,0 +1,126 @@
+/** certfleet cert … */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { writePrivate } from '../../config/data-dir.js';
+import { api } from '../client.js';
+import { parseDays, table } from '../format.js';
+import { print, server, withServer } from './common.js';
+
+interface CertView {
+  id: string;
+  serial: string;
+  thing: string | null;
+  status: string;
+  profile: string;
+  subject: string;
+  notAfter: string;
+  certificatePem?: string;
+}
+
+interface Issued {
+  id: string;
+  serial: string;
+  certificatePem: string;
+  chainPem: string;
+  caPem: string;
+  privateKeyPem?: string;
+  certificate: CertView;
+}
+
+/** Writes cert.pem, chain.pem, ca.pem (and key.pem, mode 0600, when the server made the key). */
+function writeOut(out: string, issued: Issued): string[] {
+  const dir = resolve(out);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'cert.pem'), issued.certificatePem);
+  writeFileSync(join(dir, 'chain.pem'), issued.chainPem);
+  writeFileSync(join(dir, 'ca.pem'), issued.caPem);
+  const files = ['cert.pem', 'chain.pem', 'ca.pem'];
+  if (issued.privateKeyPem) {
+    writePrivate(join(dir, 'key.pem'), issued.privateKeyPem);
+    files.splice(1, 0, 'key.pem');
+  }
+  return files.map((f) => join(dir, f));
+}
+
+interface IssueOpts {
+  data: string;
+  json?: boolean;
+  thing?: string;
+  out: string;
+  profile?: string;
+  days?: string;
+  san: string[];
+  issuer?: string;
+}
+
+const common = (o: IssueOpts) => ({
+  ...(o.thing ? { thing: o.thing } : {}),
+  ...(o.profile ? { profile: o.profile } : {}),
+  ...(o.days ? { validityDays: parseDays(o.days) } : {}),
+  ...(o.issuer ? { issuer: o.issuer } : {}),
+  ...(o.san.length ? { sans: o.san } : {}),
+});
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+export function certCommands(cmd: Command): void {
+  const cert = cmd.command('cert').description('certificates');
+  const issueOpts = (c: Command) =>
+    withServer(c)
+      .option('--thing <name>', 'thing the certificate belongs to (its name becomes the CN)')
+      .requiredOption('--out <dir>', 'directory for cert.pem, key.pem, chain.pem, ca.pem')
+      .option('--profile <name>', 'device or server', 'device')
+      .option('--days <n>', 'validity, e.g. 365 or 30d')
+      .option('--san <name>', 'subjectAltName dns:…, ip:…, uri:… (repeatable)', collect, [])
+      .option('--issuer <ca>', 'issuing CA id or name');
+
+  issueOpts(cert.command('issue').description('issue a certificate with a server-generated key (development phase)'))
+    .option('--key-algorithm <alg>', 'ec-p256, ec-p384, ed25519, rsa-2048, rsa-3072', 'ec-p256')
+    .option('--cn <name>', 'subject CN when there is no thing')
+    .action(async (o: IssueOpts & { keyAlgorithm: string; cn?: string }) => {
+      const issued = await api<Issued>(server(o), 'POST', '/api/v1/certificates/generate', {
+        ...common(o),
+        keyAlgorithm: o.keyAlgorithm,
+        ...(o.cn ? { commonName: o.cn } : {}),
+      });
+      const files = writeOut(o.out, issued);
+      print(o.json, { id: issued.id, serial: issued.serial, files }, () => `issued ${issued.id}\nserial ${issued.serial}\n${files.join('\n')}`);
+    });
+
+  issueOpts(cert.command('sign').description('sign a CSR; the private key stays where it was made'))
+    .requiredOption('--csr <file>', 'PEM CSR')
+    .action(async (o: IssueOpts & { csr: string }) => {
+      const issued = await api<Issued>(server(o), 'POST', '/api/v1/certificates', { csr: readFileSync(o.csr, 'utf8'), ...common(o) });
+      const files = writeOut(o.out, issued);
+      print(o.json, { id: issued.id, serial: issued.serial, files }, () => `issued ${issued.id}\nserial ${issued.serial}\n${files.join('\n')}`);
+    });
+
+  withServer(cert.command('list').description('list certificates'))
+    .option('--expiring-within <duration>', 'e.g. 30d: notAfter within that (expired included)')
+    .option('--status <status>', 'active, inactive, revoked, pending-activation, pending-transfer')
+    .option('--thing <name>')
+    .action(async (o: { data: string; json?: boolean; expiringWithin?: string; status?: string; thing?: string }) => {
+      const q = new URLSearchParams({ limit: '1000' });
+      if (o.expiringWithin) q.set('expiringWithinDays', String(parseDays(o.expiringWithin)));
+      if (o.status) q.set('status', o.status);
+      if (o.thing) q.set('thing', o.thing);
+      const items: CertView[] = [];
+      let next: string | undefined;
+      do {
+        if (next) q.set('cursor', next);
+        const page = await api<{ items: CertView[]; next?: string }>(server(o), 'GET', `/api/v1/certificates?${q}`);
+        items.push(...page.items);
+        next = page.next;
+      } while (next);
+      print(o.json, { items }, () => table(items, ['id', 'thing', 'status', 'profile', 'notAfter', 'subject']));
+    });
+
+  withServer(cert.command('get <id>').description('show a certificate (by id or serial)'))
+    .option('--pem', 'print only the PEM')
+    .action(async (id: string, o: { data: string; json?: boolean; pem?: boolean }) => {
+      const c = await api<CertView>(server(o), 'GET', `/api/v1/certificates/${encodeURIComponent(id)}`);
+      if (o.pem) process.stdout.write(c.certificatePem ?? '');
+      else print(o.json, c, () => JSON.stringify({ ...c, certificatePem: undefined }, null, 2));
+    });
+}

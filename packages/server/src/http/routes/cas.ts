@@ -1,0 +1,59 @@
+/** /api/v1/cas */
+import type { FastifyInstance } from 'fastify';
+import { KEY_ALGORITHMS, type KeyAlgorithm } from '@certfleet/pki';
+import type { Services } from '../../services.js';
+import { caSchema, caView, problemSchema } from './views.js';
+
+const READ = ['operator', 'auditor', 'provisioner'] as const;
+
+export function caRoutes(app: FastifyInstance, s: Services): void {
+  app.get(
+    '/api/v1/cas',
+    { config: { scopes: READ }, schema: { summary: 'List certificate authorities', tags: ['cas'], response: { 200: { type: 'object', properties: { items: { type: 'array', items: caSchema } } } } } },
+    async () => ({ items: (await s.authorities.list()).map(caView) }),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/cas/:id',
+    { config: { scopes: READ }, schema: { summary: 'Get a CA by id or name', tags: ['cas'], response: { 200: caSchema, '4xx': problemSchema } } },
+    async (req) => caView(await s.authorities.get(req.params.id)),
+  );
+
+  app.post<{ Body: { name: string; subject?: string; keyAlgorithm?: KeyAlgorithm; parent?: string; validityDays?: number; pathLen?: number | null } }>(
+    '/api/v1/cas',
+    {
+      config: { scopes: ['admin'] },
+      schema: {
+        summary: 'Create a root CA, or an intermediate under `parent`',
+        tags: ['cas'],
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', maxLength: 64 },
+            subject: { type: 'string', maxLength: 512, description: 'e.g. CN=Acme Device CA,O=Acme' },
+            keyAlgorithm: { type: 'string', enum: [...KEY_ALGORITHMS] },
+            parent: { type: 'string', maxLength: 64, description: 'parent CA id or name: makes an intermediate' },
+            validityDays: { type: 'integer', minimum: 1, maximum: 10958 },
+            pathLen: { type: ['integer', 'null'], minimum: 0, maximum: 8 },
+          },
+        },
+        response: { 201: caSchema, '4xx': problemSchema },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      const base = {
+        name: b.name,
+        ...(b.subject ? { subject: b.subject } : {}),
+        ...(b.keyAlgorithm ? { keyAlgorithm: b.keyAlgorithm } : {}),
+        ...(b.validityDays ? { validityDays: b.validityDays } : {}),
+      };
+      const rec = b.parent
+        ? await s.authorities.createIntermediate({ ...base, parentId: (await s.authorities.get(b.parent)).id, ...(b.pathLen !== undefined ? { pathLen: b.pathLen } : {}) })
+        : await s.authorities.createRoot(base);
+      return reply.code(201).send(caView(rec));
+    },
+  );
+}

@@ -1,0 +1,158 @@
+/** /api/v1/certificates */
+import type { FastifyInstance } from 'fastify';
+import { isKeyAlgorithm, KEY_ALGORITHMS, parseGeneralName, type GeneralName } from '@certfleet/pki';
+import { CertfleetError } from '../../errors.js';
+import type { Issued } from '../../registry/issuance.js';
+import type { Services } from '../../services.js';
+import type { CertificateStatus } from '../../store/index.js';
+import { pageQuery, pageSchema } from './paging.js';
+import { certificateSchema, certificateView, problemSchema } from './views.js';
+
+const READ = ['operator', 'auditor', 'provisioner'] as const;
+const ISSUE = ['operator', 'provisioner'] as const;
+const DAY = 86_400_000;
+
+const issuedSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    serial: { type: 'string' },
+    certificatePem: { type: 'string' },
+    chainPem: { type: 'string', description: 'issuing CA first, root last' },
+    caPem: { type: 'string', description: 'the root devices trust' },
+    privateKeyPem: { type: 'string', description: 'only for server-generated keys; returned once, never kept' },
+    certificate: certificateSchema,
+  },
+} as const;
+
+const common = {
+  thing: { type: 'string', maxLength: 128 },
+  profile: { type: 'string', enum: ['device', 'server'] },
+  validityDays: { type: 'integer', minimum: 1, maximum: 3650 },
+  issuer: { type: 'string', maxLength: 64, description: 'issuing CA id or name; the default issuing CA when absent' },
+  sans: { type: 'array', maxItems: 100, items: { type: 'string', maxLength: 255 }, description: 'dns:…, ip:…, uri:…, email:…' },
+} as const;
+
+interface CommonBody {
+  thing?: string;
+  profile?: string;
+  validityDays?: number;
+  issuer?: string;
+  sans?: string[];
+}
+
+function issueOptions(b: CommonBody) {
+  let sans: GeneralName[] = [];
+  try {
+    sans = (b.sans ?? []).map(parseGeneralName);
+  } catch (err) {
+    throw new CertfleetError('bad-request', (err as Error).message, { cause: err });
+  }
+  return {
+    ...(b.thing !== undefined ? { thing: b.thing } : {}),
+    ...(b.profile !== undefined ? { profile: b.profile } : {}),
+    ...(b.validityDays !== undefined ? { validityDays: b.validityDays } : {}),
+    ...(b.issuer !== undefined ? { issuer: b.issuer } : {}),
+    sans,
+  };
+}
+
+const issuedView = (i: Issued, privateKeyPem?: string) => ({
+  id: i.record.id,
+  serial: i.record.serial,
+  certificatePem: i.certificatePem,
+  chainPem: i.chainPem,
+  caPem: i.rootPem,
+  ...(privateKeyPem ? { privateKeyPem } : {}),
+  certificate: certificateView(i.record),
+});
+
+export function certificateRoutes(app: FastifyInstance, s: Services): void {
+  app.post<{ Body: CommonBody & { csr: string } }>(
+    '/api/v1/certificates',
+    {
+      config: { scopes: ISSUE },
+      schema: {
+        summary: 'Sign a PKCS#10 CSR; the certificate is stored before the answer is sent',
+        tags: ['certificates'],
+        body: { type: 'object', required: ['csr'], additionalProperties: false, properties: { csr: { type: 'string', maxLength: 32768 }, ...common } },
+        response: { 201: issuedSchema, '4xx': problemSchema },
+      },
+    },
+    async (req, reply) => {
+      const issued = await s.issuance.fromCsr({ csr: req.body.csr, ...issueOptions(req.body) });
+      return reply.code(201).send(issuedView(issued));
+    },
+  );
+
+  app.post<{ Body: CommonBody & { keyAlgorithm?: string; commonName?: string } }>(
+    '/api/v1/certificates/generate',
+    {
+      config: { scopes: ISSUE },
+      schema: {
+        summary: 'Development phase: the server generates the key pair and returns it once with the certificate',
+        tags: ['certificates'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { keyAlgorithm: { type: 'string', enum: [...KEY_ALGORITHMS] }, commonName: { type: 'string', maxLength: 64 }, ...common },
+        },
+        response: { 201: issuedSchema, '4xx': problemSchema },
+      },
+    },
+    async (req, reply) => {
+      const alg = req.body.keyAlgorithm;
+      const issued = await s.issuance.withGeneratedKey({
+        ...issueOptions(req.body),
+        ...(alg && isKeyAlgorithm(alg) ? { keyAlgorithm: alg } : {}),
+        ...(req.body.commonName ? { commonName: req.body.commonName } : {}),
+      });
+      return reply.code(201).send(issuedView(issued, issued.privateKeyPem));
+    },
+  );
+
+  app.get<{ Querystring: { status?: CertificateStatus; expiringWithinDays?: number; thing?: string; issuer?: string; limit?: number; cursor?: string } }>(
+    '/api/v1/certificates',
+    {
+      config: { scopes: READ },
+      schema: {
+        summary: 'List certificates',
+        tags: ['certificates'],
+        querystring: {
+          type: 'object',
+          properties: {
+            ...pageQuery.properties,
+            status: certificateSchema.properties.status,
+            expiringWithinDays: { type: 'integer', minimum: 0, maximum: 36500, description: 'notAfter within this many days (expired included)' },
+            thing: { type: 'string', maxLength: 128 },
+            issuer: { type: 'string', maxLength: 64 },
+          },
+        },
+        response: { 200: pageSchema(certificateSchema), '4xx': problemSchema },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const page = await s.store.listCertificates({
+        limit: q.limit ?? 100,
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.thing ? { thing: q.thing } : {}),
+        ...(q.issuer ? { issuerId: q.issuer } : {}),
+        ...(q.expiringWithinDays !== undefined ? { expiringBefore: new Date(s.now().getTime() + q.expiringWithinDays * DAY) } : {}),
+      });
+      return { items: page.items.map((c) => certificateView(c)), ...(page.next ? { next: page.next } : {}) };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/certificates/:id',
+    { config: { scopes: READ }, schema: { summary: 'Get a certificate by id (or by serial)', tags: ['certificates'], response: { 200: certificateSchema, '4xx': problemSchema } } },
+    async (req) => {
+      const id = req.params.id.toLowerCase();
+      const c = (await s.store.getCertificate(id)) ?? (await s.store.getCertificateBySerial(id));
+      if (!c) throw new CertfleetError('not-found', `no certificate ${req.params.id}`);
+      return certificateView(c, true);
+    },
+  );
+}

@@ -1,0 +1,98 @@
+/** JSON shapes the API returns, and their schemas (which also feed the OpenAPI document). */
+import { encodePem } from '@certfleet/pki';
+import type { CaRecord, CertificateRecord, ThingRecord } from '../../store/index.js';
+
+const pem = (der: Buffer): string => encodePem('CERTIFICATE', der);
+
+const iso = { type: 'string', format: 'date-time' } as const;
+const str = { type: 'string' } as const;
+const nullableStr = { type: ['string', 'null'] } as const;
+
+export const thingSchema = {
+  type: 'object',
+  properties: { name: str, attributes: { type: 'object', additionalProperties: str }, createdAt: iso, updatedAt: iso },
+} as const;
+
+export const certificateSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: 'SHA-256 fingerprint of the DER, lowercase hex' },
+    serial: { type: 'string', description: 'serial number, lowercase hex' },
+    issuerId: str,
+    thing: nullableStr,
+    status: { type: 'string', enum: ['active', 'inactive', 'revoked', 'pending-activation', 'pending-transfer'] },
+    profile: str,
+    subject: str,
+    notBefore: iso,
+    notAfter: iso,
+    keyAlgorithm: str,
+    createdAt: iso,
+    revokedAt: { type: ['string', 'null'], format: 'date-time' },
+    revocationReason: nullableStr,
+    certificatePem: str,
+  },
+} as const;
+
+export const caSchema = {
+  type: 'object',
+  properties: {
+    id: str,
+    name: str,
+    parentId: nullableStr,
+    kind: { type: 'string', enum: ['root', 'intermediate', 'external'] },
+    status: { type: 'string', enum: ['active', 'inactive', 'revoked'] },
+    keyAlgorithm: str,
+    subject: str,
+    serial: str,
+    notBefore: iso,
+    notAfter: iso,
+    pathLen: { type: ['integer', 'null'] },
+    certificatePem: str,
+  },
+} as const;
+
+export const problemSchema = {
+  type: 'object',
+  description: 'RFC 9457 problem details',
+  properties: { type: str, title: str, status: { type: 'integer' }, code: str, detail: str, instance: str },
+} as const;
+
+export const thingView = (t: ThingRecord) => ({
+  name: t.name,
+  attributes: t.attributes,
+  createdAt: t.createdAt.toISOString(),
+  updatedAt: t.updatedAt.toISOString(),
+});
+
+export const certificateView = (c: CertificateRecord, withPem = false) => ({
+  id: c.id,
+  serial: c.serial,
+  issuerId: c.issuerId,
+  thing: c.thingName,
+  status: c.status,
+  profile: c.profile,
+  subject: c.subject,
+  notBefore: c.notBefore.toISOString(),
+  notAfter: c.notAfter.toISOString(),
+  keyAlgorithm: c.keyAlgorithm,
+  createdAt: c.createdAt.toISOString(),
+  revokedAt: c.revokedAt?.toISOString() ?? null,
+  revocationReason: c.revocationReason,
+  ...(withPem ? { certificatePem: pem(c.der) } : {}),
+});
+
+export const caView = (c: CaRecord) => ({
+  id: c.id,
+  name: c.name,
+  parentId: c.parentId,
+  kind: c.kind,
+  status: c.status,
+  keyAlgorithm: c.keyAlgorithm,
+  subject: c.subject,
+  serial: c.serial,
+  notBefore: c.notBefore.toISOString(),
+  notAfter: c.notAfter.toISOString(),
+  pathLen: c.pathLen,
+  certificatePem: pem(c.certificateDer),
+});
+

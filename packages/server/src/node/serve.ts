@@ -1,0 +1,92 @@
+/**
+ * A running certfleet node: HTTPS API on the api port, MQTT over mutual TLS
+ * on the mqtt port, plain HTTP for device-facing documents on the http port.
+ * `DIR/ports.json` is written only once all three listen.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { dataDir, isInitialised, readNodeConfig, type DataDir } from '../config/data-dir.js';
+import { buildApi } from '../http/api.js';
+import { buildPublic } from '../http/public.js';
+import { openServices, type Services } from '../services.js';
+import { initDataDir, writeCliJson } from './init.js';
+import { serverTls } from './tls.js';
+
+export interface ServeOptions {
+  readonly data?: string;
+  readonly host?: string;
+  readonly apiPort?: number;
+  readonly mqttPort?: number;
+  readonly httpPort?: number;
+  readonly database?: string;
+  readonly redis?: string;
+  readonly passphrase?: string;
+  /** Called with a line for the operator (ports, first-start token). */
+  readonly say?: (line: string) => void;
+  readonly logger?: boolean;
+}
+
+export interface Ports {
+  readonly api: number;
+  readonly mqtt: number;
+  readonly http: number;
+}
+
+export interface RunningNode {
+  readonly ports: Ports;
+  readonly services: Services;
+  readonly dir: DataDir;
+  close(): Promise<void>;
+}
+
+async function listen(app: FastifyInstance, port: number, host: string): Promise<number> {
+  await app.listen({ port, host });
+  const addr = app.server.address();
+  return typeof addr === 'object' && addr ? addr.port : port;
+}
+
+export async function startNode(opts: ServeOptions): Promise<RunningNode> {
+  const say = opts.say ?? ((l: string) => console.log(l));
+  const dir = dataDir(opts.data);
+  if (!isInitialised(dir)) {
+    const r = await initDataDir({
+      ...(opts.data ? { data: opts.data } : {}),
+      ...(opts.database ? { database: opts.database } : {}),
+      ...(opts.passphrase ? { passphrase: opts.passphrase } : {}),
+    });
+    say(`initialised ${dir.root}; admin token (shown once, also in ${dir.cliJson}): ${r.adminToken}`);
+  }
+  const database = opts.database ?? readNodeConfig(dir).database;
+  const s = await openServices({ database, masterKeyFile: dir.masterKey, ...(opts.passphrase ? { passphrase: opts.passphrase } : {}) });
+  const host = opts.host ?? '::';
+  const closers: Array<() => Promise<unknown>> = [() => s.close()];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => {});
+  };
+  try {
+    const tls = await serverTls(s, dir);
+    const api = await buildApi(s, { https: tls, logger: opts.logger ?? false });
+    closers.push(() => api.close());
+    const pub = await buildPublic(s);
+    closers.push(() => pub.close());
+    const apiPort = await listen(api, opts.apiPort ?? 8443, host);
+    const httpPort = await listen(pub, opts.httpPort ?? 8080, host);
+    const mqttPort = await startMqtt(s, tls, opts.mqttPort ?? 8883, host, closers);
+    const ports: Ports = { api: apiPort, mqtt: mqttPort, http: httpPort };
+
+    // The CLI follows the server to whatever port it got.
+    const cli = JSON.parse(readFileSync(dir.cliJson, 'utf8')) as { token: string };
+    writeCliJson(dir, `https://localhost:${apiPort}`, cli.token);
+    writeFileSync(dir.portsJson, JSON.stringify(ports) + '\n');
+    say(`certfleet listening: api https://localhost:${apiPort}  mqtt mqtts://localhost:${mqttPort}  http http://localhost:${httpPort}`);
+    if (opts.redis) say(`redis ${opts.redis} noted for multi-node fan-out`);
+    return { ports, services: s, dir, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function startMqtt(_s: Services, _tls: { key: string; cert: string }, _port: number, _host: string, _closers: Array<() => Promise<unknown>>): Promise<number> {
+  throw new Error('broker not wired yet');
+}

@@ -1,0 +1,184 @@
+/**
+ * The CA hierarchy: creating roots and intermediates (through the signer),
+ * and giving the issuance path what it needs of an issuer — its public
+ * information, its chain, and one template per profile, built once.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  Certificate,
+  CertificateTemplate,
+  encodeName,
+  issuerInfoFromCertificate,
+  parseName,
+  prepareIssuance,
+  PROFILES,
+  selfIssuerInfo,
+  withPathLen,
+  withValidity,
+  type IssuerInfo,
+  type KeyAlgorithm,
+  type NameAttribute,
+  type Profile,
+} from '@certfleet/pki';
+import { CertfleetError } from '../errors.js';
+import type { Signer } from '../signer/signer.js';
+import type { CaKeyStore, CaRecord, CaStore, SettingsStore } from '../store/index.js';
+
+export interface AuthoritiesDeps {
+  readonly cas: CaStore & Pick<CaKeyStore, 'createCaWithKey'>;
+  readonly settings: SettingsStore;
+  readonly signer: Signer;
+  readonly now: () => Date;
+}
+
+export interface NewAuthority {
+  readonly name: string;
+  /** Distinguished name, e.g. `CN=Acme Device Root,O=Acme`; `CN=<name>` when absent. */
+  readonly subject?: string;
+  readonly keyAlgorithm?: KeyAlgorithm;
+  readonly validityDays?: number;
+  /** Intermediates only: the parent CA's id. */
+  readonly parentId?: string;
+  /** Intermediates only: pathLenConstraint (default 0: it issues only end entities). */
+  readonly pathLen?: number | null;
+}
+
+/** Settings keys naming the CAs `init` made. */
+export const SETTING_ROOT = 'ca.root';
+export const SETTING_ISSUER = 'ca.issuing';
+
+const CA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+interface Loaded {
+  readonly record: CaRecord;
+  readonly cert: Certificate;
+  readonly info: IssuerInfo;
+  readonly templates: Map<string, CertificateTemplate>;
+}
+
+export class Authorities {
+  private readonly cache = new Map<string, Loaded>();
+
+  constructor(private readonly deps: AuthoritiesDeps) {}
+
+  async createRoot(req: NewAuthority): Promise<CaRecord> {
+    return this.create(req, undefined);
+  }
+
+  async createIntermediate(req: NewAuthority & { parentId: string }): Promise<CaRecord> {
+    const parent = await this.load(req.parentId);
+    return this.create(req, parent);
+  }
+
+  private async create(req: NewAuthority, parent: Loaded | undefined): Promise<CaRecord> {
+    if (!CA_NAME.test(req.name)) throw new CertfleetError('bad-request', `CA name "${req.name}" must be 1-64 of A-Z a-z 0-9 . _ -`);
+    if (await this.deps.cas.getCaByName(req.name)) throw new CertfleetError('conflict', `a CA named ${req.name} exists`);
+    if (parent && parent.record.status !== 'active') throw new CertfleetError('invalid-state', `parent CA ${parent.record.name} is ${parent.record.status}`);
+    let subject: NameAttribute[];
+    try {
+      subject = parseName(req.subject ?? `CN=${req.name}`);
+    } catch (err) {
+      throw new CertfleetError('bad-request', (err as Error).message, { cause: err });
+    }
+    const id = `ca-${randomBytes(8).toString('hex')}`;
+    const { signer } = this.deps;
+    const publicKey = signer.generateKey(id, req.keyAlgorithm ?? 'ec-p256');
+    try {
+      let profile: Profile = parent ? withPathLen(PROFILES['intermediate-ca'], req.pathLen === undefined ? 0 : req.pathLen) : PROFILES['root-ca'];
+      if (req.validityDays) profile = withValidity(profile, req.validityDays);
+      const issuer = parent ? parent.info : selfIssuerInfo(id, encodeName(subject), publicKey.spki, publicKey.key);
+      const now = this.deps.now();
+      const prepared = prepareIssuance(new CertificateTemplate(issuer, profile), { subject, publicKey, now });
+      const der = await signer.issue(prepared);
+      const cert = Certificate.fromDer(der);
+      const record: CaRecord = {
+        id,
+        name: req.name,
+        parentId: parent?.record.id ?? null,
+        kind: parent ? 'intermediate' : 'root',
+        status: 'active',
+        keyAlgorithm: publicKey.algorithm,
+        subject: cert.subject(),
+        serial: cert.serial(),
+        certificateDer: der,
+        notBefore: cert.notBefore(),
+        notAfter: cert.notAfter(),
+        pathLen: cert.basicConstraints()?.pathLen ?? null,
+        createdAt: now,
+      };
+      await this.deps.cas.createCaWithKey(record, signer.sealedKey(id));
+      signer.keyStored(id);
+      return record;
+    } catch (err) {
+      signer.discardKey(id);
+      throw err;
+    }
+  }
+
+  async list(): Promise<CaRecord[]> {
+    return this.deps.cas.listCas();
+  }
+
+  /** A CA by id or by name. */
+  async get(idOrName: string): Promise<CaRecord> {
+    const rec = (await this.deps.cas.getCa(idOrName)) ?? (await this.deps.cas.getCaByName(idOrName));
+    if (!rec) throw new CertfleetError('not-found', `no CA ${idOrName}`);
+    return rec;
+  }
+
+  private async load(idOrName: string): Promise<Loaded> {
+    const cached = this.cache.get(idOrName);
+    if (cached) return cached;
+    const record = await this.get(idOrName);
+    const cert = Certificate.fromDer(record.certificateDer);
+    const loaded: Loaded = { record, cert, info: issuerInfoFromCertificate(record.id, cert), templates: new Map() };
+    this.cache.set(record.id, loaded);
+    return loaded;
+  }
+
+  /** The CA that signs device certificates unless a request names another. */
+  async defaultIssuerId(): Promise<string> {
+    const id = await this.deps.settings.getSetting(SETTING_ISSUER);
+    if (!id) throw new CertfleetError('invalid-state', 'no issuing CA: run `certfleet init` first');
+    return id;
+  }
+
+  async rootId(): Promise<string> {
+    const id = await this.deps.settings.getSetting(SETTING_ROOT);
+    if (!id) throw new CertfleetError('invalid-state', 'no root CA: run `certfleet init` first');
+    return id;
+  }
+
+  /** The template for `profile` under an active issuer, built once per (issuer, profile). */
+  async template(issuerId: string, profile: Profile): Promise<CertificateTemplate> {
+    const ca = await this.load(issuerId);
+    const status = (await this.deps.cas.getCa(ca.record.id))?.status;
+    if (status !== 'active') throw new CertfleetError('invalid-state', `CA ${ca.record.name} is ${status} and cannot issue`);
+    const key = `${profile.name}/${profile.validityDays}`;
+    let t = ca.templates.get(key);
+    if (!t) {
+      t = new CertificateTemplate(ca.info, profile);
+      ca.templates.set(key, t);
+    }
+    return t;
+  }
+
+  /** The certificates from `issuerId` up to its root, issuer first (the root last). */
+  async chain(issuerId: string): Promise<Certificate[]> {
+    const out: Certificate[] = [];
+    let id: string | null = issuerId;
+    while (id) {
+      const ca: Loaded = await this.load(id);
+      out.push(ca.cert);
+      id = ca.record.parentId;
+      if (out.length > 8) throw new CertfleetError('internal', 'CA hierarchy deeper than 8: a parent loop?');
+    }
+    return out;
+  }
+
+  /** Forgets cached CA state (after a status change). */
+  invalidate(id?: string): void {
+    if (id) this.cache.delete(id);
+    else this.cache.clear();
+  }
+}

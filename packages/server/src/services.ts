@@ -1,0 +1,45 @@
+/**
+ * The wired graph of one certfleet node: store, signer, registry. Built once
+ * at start-up from validated configuration (STYLE.md rule 6); the CLI and
+ * tests are the only callers.
+ */
+import { Authorities } from './registry/authorities.js';
+import { Issuance } from './registry/issuance.js';
+import { Tokens } from './registry/tokens.js';
+import { sealerFor } from './signer/sealer.js';
+import { Signer } from './signer/signer.js';
+import { openStore, type Store } from './store/index.js';
+
+export interface ServicesOptions {
+  /** Database URL (SQLite path or postgres://…). */
+  readonly database: string;
+  /** Key file used when no passphrase is given. */
+  readonly masterKeyFile: string;
+  readonly passphrase?: string;
+  /** Create the key file if missing (init only). */
+  readonly createMasterKey?: boolean;
+  readonly now?: () => Date;
+  /** PostgreSQL schema (tests). */
+  readonly schema?: string;
+}
+
+export interface Services {
+  readonly store: Store;
+  readonly signer: Signer;
+  readonly authorities: Authorities;
+  readonly issuance: Issuance;
+  readonly tokens: Tokens;
+  readonly now: () => Date;
+  close(): Promise<void>;
+}
+
+export async function openServices(opts: ServicesOptions): Promise<Services> {
+  const now = opts.now ?? (() => new Date());
+  const sealer = sealerFor(opts.masterKeyFile, opts.passphrase, opts.createMasterKey ?? false);
+  const store = await openStore(opts.database, { now, ...(opts.schema ? { schema: opts.schema } : {}) });
+  const signer = new Signer({ keys: store, journal: store, sealer, now });
+  const authorities = new Authorities({ cas: store, settings: store, signer, now });
+  const issuance = new Issuance({ certificates: store, things: store, authorities, signer, now });
+  const tokens = new Tokens(store, now);
+  return { store, signer, authorities, issuance, tokens, now, close: () => store.close() };
+}

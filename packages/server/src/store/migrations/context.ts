@@ -1,0 +1,6 @@
+import type { StoreDialect } from '../schema.js';
+
+/** What a migration may need to know beyond the Kysely instance. */
+export interface MigrationContext {
+  dialect: StoreDialect;
+}

@@ -1,0 +1,17 @@
+import type { Migration } from 'kysely';
+import type { MigrationContext } from './context.js';
+import * as m001 from './001_initial.js';
+
+/*
+ * The ordered list of schema versions. Names sort in application order
+ * (Kysely's Migrator sorts them). To add a version: create NNN_name.ts
+ * exporting up(db, ctx) (and down if it can be undone), add it here. Each
+ * version must keep the code of the previous release working (expand, then
+ * contract in a later release), because several nodes may share one
+ * PostgreSQL while they are upgraded one by one.
+ */
+export function migrations(ctx: MigrationContext): Record<string, Migration> {
+  return {
+    '001_initial': { up: (db) => m001.up(db, ctx), down: (db) => m001.down(db) },
+  };
+}
