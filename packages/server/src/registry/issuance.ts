@@ -4,8 +4,9 @@
  * profile, has pki prepare and lint the certificate, has the signer sign it,
  * and stores it before anyone sees it.
  */
+import type {
+  Certificate} from '@certfleet/pki';
 import {
-  Certificate,
   commonName,
   decodePem,
   encodePem,
