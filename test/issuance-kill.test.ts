@@ -54,11 +54,15 @@ describe('kill -9 during an issuance burst', () => {
       const server = await serve(data);
       let stop = false;
       let sent = 0;
+      let cut = 0;
       const workers = Array.from({ length: 16 }, async () => {
         while (!stop) {
           const ack = await issue(server.ports.api, cli.token, ca, csrs[sent++ % csrs.length]!);
           if (ack) acked.push(ack);
-          else if (stop) break;
+          else {
+            cut++;
+            break;
+          }
         }
       });
       // Let the burst run, then kill the server while requests are in flight.
@@ -67,6 +71,8 @@ describe('kill -9 during an issuance burst', () => {
       await server.stop('SIGKILL');
       stop = true;
       await Promise.all(workers);
+      // The kill must have landed on requests in flight, or it proved nothing.
+      assert.ok(cut > 0, 'no request was in flight when the server was killed');
     }
     assert.ok(acked.length >= 300, `only ${acked.length} acknowledged`);
 

@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { dataDir, isInitialised, readNodeConfig, type DataDir } from '../config/data-dir.js';
+import { Admission, startBroker } from '../broker/index.js';
 import { buildApi } from '../http/api.js';
 import { buildPublic } from '../http/public.js';
 import { openServices, type Services } from '../services.js';
@@ -87,6 +88,10 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
   }
 }
 
-async function startMqtt(_s: Services, _tls: { key: string; cert: string }, _port: number, _host: string, _closers: Array<() => Promise<unknown>>): Promise<number> {
-  throw new Error('broker not wired yet');
+/** The device endpoint on the mqtt port; returns the bound port. */
+async function startMqtt(s: Services, tls: { key: string; cert: string }, port: number, host: string, closers: Array<() => Promise<unknown>>): Promise<number> {
+  const admission = new Admission({ cas: s.store, certificates: s.store, now: s.now });
+  const broker = await startBroker({ host, port, tls, admission });
+  closers.push(() => broker.close());
+  return broker.port;
 }
