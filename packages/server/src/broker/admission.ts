@@ -1,0 +1,169 @@
+/**
+ * Admission to the device endpoint (DESIGN.md "Device endpoint"): a device is
+ * let in only with a certificate that chains to an active registered CA, is
+ * itself registered and active, in its validity period and not revoked.
+ *
+ * Admission is ours, not OpenSSL's: the TLS server asks for a certificate but
+ * accepts any, and this module decides with the store as the only source of
+ * trust, so a CA deactivated at run time stops admitting without a restart and
+ * every refusal carries a reason from a closed set.
+ */
+import { Certificate, OID, PkiError, validateChain } from '@certfleet/pki';
+import type { CaRecord, CaStore, CertificateStore } from '../store/index.js';
+
+/** Why a device was refused, checked in this order (the first that applies wins). */
+export type AdmissionRefusal =
+  | 'no-certificate'
+  | 'not-yet-valid'
+  | 'expired'
+  | 'untrusted-chain'
+  | 'unknown-certificate'
+  | 'revoked-certificate'
+  | 'inactive-certificate';
+
+/** Who an admitted connection is; later policy checks key on this. */
+export interface DeviceIdentity {
+  /** SHA-256 of the leaf's DER, lowercase hex: the certificate's id in the store. */
+  readonly certificateId: string;
+  readonly thingName: string | null;
+}
+
+export type AdmissionResult =
+  | ({ readonly ok: true } & DeviceIdentity)
+  | { readonly ok: false; readonly reason: AdmissionRefusal; readonly detail: string };
+
+export interface AdmissionDeps {
+  readonly cas: Pick<CaStore, 'listCas'>;
+  readonly certificates: Pick<CertificateStore, 'getCertificate'>;
+  readonly now: () => Date;
+  /** How long one read of the CA list is reused, in ms of `now()`; at most (and by default) 1000. */
+  readonly caCacheMs?: number;
+}
+
+/** A CA is known by its name and key (RFC 5280 §6.1.1 (d)), so a re-issued CA certificate is the same CA. */
+const caKey = (c: Certificate): string => `${c.subjectDer.toString('base64')}/${c.spki.toString('base64')}`;
+
+interface TrustSet {
+  /** Certificates of every CA that is active and whose ancestors are all active. */
+  readonly anchors: Certificate[];
+  /** Registered CAs that may not appear anywhere in a device's path, by caKey, with a reason. */
+  readonly disabled: Map<string, string>;
+}
+
+const MAX_CA_DEPTH = 8;
+
+function parse(der: Uint8Array): Certificate | undefined {
+  try {
+    return Certificate.fromDer(der);
+  } catch {
+    return undefined;
+  }
+}
+
+function refuse(reason: AdmissionRefusal, detail: string): AdmissionResult {
+  return { ok: false, reason, detail };
+}
+
+export class Admission {
+  private readonly cacheMs: number;
+  private cache: { readonly at: number; readonly trust: Promise<TrustSet> } | undefined;
+  private parsed = new Map<string, Certificate>();
+
+  constructor(private readonly deps: AdmissionDeps) {
+    this.cacheMs = Math.max(0, Math.min(deps.caCacheMs ?? 1000, 1000));
+  }
+
+  /**
+   * `peerChainDer[0]` is the client's leaf; the rest are the intermediates it
+   * sent, used only as hints for path building (RFC 8446 §4.4.2 lets a peer
+   * send any certificates it likes). Rejects only when the store fails.
+   */
+  async admit(peerChainDer: readonly Uint8Array[]): Promise<AdmissionResult> {
+    const [leafDer, ...sent] = peerChainDer;
+    if (!leafDer || leafDer.length === 0) return refuse('no-certificate', 'the client sent no certificate');
+    const leaf = parse(leafDer);
+    if (!leaf) return refuse('untrusted-chain', 'the client certificate is not a DER X.509 certificate certfleet can read');
+
+    // Validity first, so an expired device is told apart from an untrusted one
+    // (validateChain would refuse both with the same 'chain-invalid').
+    const at = this.deps.now();
+    if (at < leaf.notBefore()) return refuse('not-yet-valid', `${leaf.subject()} is not valid until ${leaf.notBefore().toISOString()}`);
+    if (at > leaf.notAfter()) return refuse('expired', `${leaf.subject()} expired at ${leaf.notAfter().toISOString()}`);
+
+    const trust = await this.trustAt(at);
+    // A registered CA that is not active may not be used even when the device
+    // sends it itself: drop it from the hints so no path can pass through it.
+    const intermediates = sent.flatMap((der) => parse(der) ?? []).filter((c) => !trust.disabled.has(caKey(c)));
+    try {
+      validateChain(leaf, { roots: trust.anchors, intermediates, at, purpose: OID.clientAuth });
+    } catch (err) {
+      if (!(err instanceof PkiError)) throw err;
+      const blocked = [...trust.disabled.entries()].find(([key]) => key.startsWith(`${leaf.issuerDer.toString('base64')}/`));
+      return refuse('untrusted-chain', blocked ? `${err.message}; issuer ${blocked[1]}` : err.message);
+    }
+
+    const id = leaf.fingerprint();
+    const record = await this.deps.certificates.getCertificate(id);
+    if (!record) return refuse('unknown-certificate', `certificate ${id} (${leaf.subject()}) is not registered`);
+    if (record.status === 'revoked') {
+      return refuse('revoked-certificate', `certificate ${id} was revoked${record.revocationReason ? ` (${record.revocationReason})` : ''}`);
+    }
+    if (record.status !== 'active') return refuse('inactive-certificate', `certificate ${id} is ${record.status}`);
+    return { ok: true, certificateId: id, thingName: record.thingName };
+  }
+
+  /** The CA list, read at most once per cacheMs; concurrent connections share one read. */
+  private trustAt(at: Date): Promise<TrustSet> {
+    const t = at.getTime();
+    const hit = this.cache;
+    if (hit && t >= hit.at && t - hit.at < this.cacheMs) return hit.trust;
+    const trust = this.deps.cas.listCas().then((cas) => this.build(cas));
+    const entry = { at: t, trust };
+    this.cache = entry;
+    // A failed read is not remembered: the next connection tries again.
+    trust.catch(() => {
+      if (this.cache === entry) this.cache = undefined;
+    });
+    return trust;
+  }
+
+  private build(cas: readonly CaRecord[]): TrustSet {
+    const byId = new Map(cas.map((ca) => [ca.id, ca]));
+    const why = new Map<string, string | null>();
+    // Null when the CA may anchor a path; otherwise why not. A CA below an
+    // inactive or revoked CA is refused too, or deactivating a root would
+    // leave every intermediate under it admitting devices.
+    const refusal = (ca: CaRecord, depth: number): string | null => {
+      const known = why.get(ca.id);
+      if (known !== undefined) return known;
+      const parent = ca.parentId ? byId.get(ca.parentId) : undefined;
+      let r: string | null = null;
+      if (ca.status !== 'active') r = `CA "${ca.name}" is ${ca.status}`;
+      else if (depth >= MAX_CA_DEPTH) r = `CA "${ca.name}" is more than ${MAX_CA_DEPTH} levels deep`;
+      else if (parent) r = refusal(parent, depth + 1);
+      why.set(ca.id, r);
+      return r;
+    };
+
+    const parsed = new Map<string, Certificate>();
+    const anchors: Certificate[] = [];
+    const disabled = new Map<string, string>();
+    for (const ca of cas) {
+      const cached = this.parsed.get(ca.id);
+      // A stored CA certificate that cannot be parsed anchors nothing (fail closed for that CA only).
+      const cert = cached?.der.equals(ca.certificateDer) ? cached : parse(ca.certificateDer);
+      if (!cert) continue;
+      parsed.set(ca.id, cert);
+      const r = refusal(ca, 0);
+      if (r === null) anchors.push(cert);
+      else disabled.set(caKey(cert), r);
+    }
+    this.parsed = parsed;
+    // One CA (name and key) may be registered more than once: re-issued, or
+    // cross-signed during an issuer rotation. It stays usable while any of its
+    // registrations is active, so retiring the old root does not cut off the
+    // devices below a CA that the new root also signed.
+    for (const c of anchors) disabled.delete(caKey(c));
+    return { anchors, disabled };
+  }
+}
