@@ -68,11 +68,14 @@ export function smallInt(n: number): Buffer {
 
 export function oid(dotted: string): Buffer {
   const arcs = dotted.split('.').map((a) => Number(a));
-  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) {
+  // X.660: the first arc is 0, 1 or 2, and under 0 and 1 the second is below 40.
+  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0) || arcs[0]! > 2 || (arcs[0]! < 2 && arcs[1]! >= 40)) {
     throw new PkiError('malformed-der', `bad OID ${dotted}`);
   }
-  const out: number[] = [arcs[0]! * 40 + arcs[1]!];
-  for (const arc of arcs.slice(2)) {
+  const out: number[] = [];
+  // X.690 §8.19.4: the first two arcs make one subidentifier, base-128 like
+  // the rest (2.999 is 1079, two octets).
+  for (const arc of [arcs[0]! * 40 + arcs[1]!, ...arcs.slice(2)]) {
     const group: number[] = [arc & 0x7f];
     let v = Math.floor(arc / 128);
     while (v > 0) {

@@ -45,6 +45,8 @@ function decodeString(buf: Buffer, tag: number): string {
     case 0x14: // TeletexString, read as Latin-1 as most implementations do
       return buf.toString('latin1');
     case 0x1e: // BMPString, UTF-16BE
+      // swap16 throws a RangeError on an odd length; that is malformed input, not a crash.
+      if (buf.length % 2 !== 0) throw new PkiError('malformed-der', 'BMPString of odd length');
       return Buffer.from(buf).swap16().toString('utf16le');
     default:
       throw new PkiError('malformed-der', `name attribute string type 0x${tag.toString(16)} is not supported`);
@@ -80,6 +82,8 @@ export function encodeName(attrs: readonly NameAttribute[]): Buffer {
         throw new PkiError('lint-failed', `${SHORT[a.type] ?? a.type} is longer than ${max} characters`);
       }
       if (a.value.length === 0) throw new PkiError('lint-failed', `${SHORT[a.type] ?? a.type} is empty`);
+      // X.520 / RFC 5280 Appendix A: CountryName ::= PrintableString (SIZE (2)), exactly two.
+      if (a.type === OID.country && a.value.length !== 2) throw new PkiError('lint-failed', 'C must be a two-letter country code');
       const printableOnly = a.type === OID.country || a.type === OID.serialNumber;
       if (printableOnly && !/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(a.value)) {
         throw new PkiError('lint-failed', `${SHORT[a.type]} must be a PrintableString`);
@@ -93,8 +97,9 @@ export function encodeName(attrs: readonly NameAttribute[]): Buffer {
 function escape4514(v: string): string {
   return v
     .replace(/([\\",+;<>=])/g, '\\$1')
-    .replace(/^([ #])/, '\\$1')
-    .replace(/ $/, '\\ ');
+    // Trailing space before leading: a value of one space needs one escape, not two.
+    .replace(/ $/, '\\ ')
+    .replace(/^([ #])/, '\\$1');
 }
 
 /** RFC 4514 string: most specific RDN first, e.g. `CN=dev-1,O=Acme`. */

@@ -103,3 +103,15 @@ export async function postgresUnreachable(): Promise<{ skip?: string }> {
     await client.end().catch(() => {});
   }
 }
+
+/** Drops a PostgreSQL schema made for a test (outside store/, nothing else may speak SQL). */
+export async function dropTestSchema(schema: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema name ${schema}`);
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}

@@ -15,13 +15,14 @@ export interface TestNode {
   close(): Promise<void>;
 }
 
-export async function testNode(opts: { database?: string; now?: () => Date } = {}): Promise<TestNode> {
+export async function testNode(opts: { database?: string; schema?: string; now?: () => Date } = {}): Promise<TestNode> {
   const dir = mkdtempSync(join(tmpdir(), 'certfleet-test-'));
   const s = await openServices({
     database: opts.database ?? join(dir, 'certfleet.db'),
     masterKeyFile: join(dir, 'master.key'),
     createMasterKey: true,
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.schema ? { schema: opts.schema } : {}),
   });
   const root = await s.authorities.createRoot({ name: 'root', subject: 'CN=Test Root CA' });
   const issuing = await s.authorities.createIntermediate({ name: 'issuing', subject: 'CN=Test Issuing CA', parentId: root.id });
