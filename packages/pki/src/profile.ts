@@ -30,6 +30,18 @@ export interface Profile {
 const DEVICE_KEYS = ['ec-p256', 'ec-p384', 'ed25519', 'rsa-'];
 const SUBJECT = [OID.commonName, OID.organization, OID.organizationalUnit, OID.country, OID.serialNumber];
 
+/** What every CA profile shares. */
+const CA = {
+  ca: true,
+  keyUsage: ['digitalSignature', 'keyCertSign', 'cRLSign'],
+  extKeyUsage: [],
+  subjectAttributes: SUBJECT,
+  sanTypes: [],
+  sanRequired: false,
+  keyAlgorithms: DEVICE_KEYS,
+  backdateSeconds: 3600,
+} as const;
+
 export const PROFILES = {
   device: {
     name: 'device',
@@ -57,34 +69,9 @@ export const PROFILES = {
     keyAlgorithms: DEVICE_KEYS,
     backdateSeconds: 3600,
   },
-  'root-ca': {
-    name: 'root-ca',
-    ca: true,
-    pathLen: null,
-    validityDays: 20 * 365 + 5,
-    maxValidityDays: 30 * 366,
-    keyUsage: ['digitalSignature', 'keyCertSign', 'cRLSign'],
-    extKeyUsage: [],
-    subjectAttributes: SUBJECT,
-    sanTypes: [],
-    sanRequired: false,
-    keyAlgorithms: DEVICE_KEYS,
-    backdateSeconds: 3600,
-  },
-  'intermediate-ca': {
-    name: 'intermediate-ca',
-    ca: true,
-    pathLen: 0,
-    validityDays: 10 * 365 + 2,
-    maxValidityDays: 20 * 366,
-    keyUsage: ['digitalSignature', 'keyCertSign', 'cRLSign'],
-    extKeyUsage: [],
-    subjectAttributes: SUBJECT,
-    sanTypes: [],
-    sanRequired: false,
-    keyAlgorithms: DEVICE_KEYS,
-    backdateSeconds: 3600,
-  },
+  // digitalSignature too, so a CA key can sign OCSP responses itself (RFC 6960 §4.2.2.2).
+  'root-ca': { ...CA, name: 'root-ca', pathLen: null, validityDays: 20 * 365 + 5, maxValidityDays: 30 * 366 },
+  'intermediate-ca': { ...CA, name: 'intermediate-ca', pathLen: 0, validityDays: 10 * 365 + 2, maxValidityDays: 20 * 366 },
 } as const satisfies Record<string, Profile>;
 
 export type ProfileName = keyof typeof PROFILES;
