@@ -54,8 +54,9 @@ function fromFastify(err: FastifyError): CertfleetError | undefined {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new CertfleetError('payload-too-large', 'request body is too large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new CertfleetError('unsupported-media-type', err.message);
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new CertfleetError('bad-request', 'Content-Length does not match the body');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new CertfleetError('bad-request', 'request body is not valid JSON');

@@ -80,7 +80,8 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     writeCliJson(dir, `https://localhost:${apiPort}`, cli.token);
     writeFileSync(dir.portsJson, JSON.stringify(ports) + '\n');
     say(`certfleet listening: api https://localhost:${apiPort}  mqtt mqtts://localhost:${mqttPort}  http http://localhost:${httpPort}`);
-    if (opts.redis) say(`redis ${opts.redis} noted for multi-node fan-out`);
+    // Redis carries broker fan-out and revocation broadcast between nodes; this node runs alone until those land.
+    if (opts.redis) say(`--redis ${opts.redis}: accepted; this release runs as a single node and sends nothing to Redis yet`);
     return { ports, services: s, dir, close };
   } catch (err) {
     await close();
