@@ -108,3 +108,22 @@ describe('certfleet CLI against a running server', () => {
     assert.equal((await res.text()).trim(), readFileSync(join(data, 'ca.pem'), 'utf8').trim());
   });
 });
+
+describe('certfleet token', () => {
+  it('create --scope auditor --expires 30d, list, revoke', async () => {
+    const c = await certfleet(['token', 'create', '--scope', 'auditor', '--expires', '30d', '--json', '--data', data]);
+    assert.equal(c.code, 0, c.stderr);
+    const t = JSON.parse(c.stdout) as { id: string; token: string };
+    const asAuditor = { CERTFLEET_TOKEN: t.token };
+    assert.equal((await certfleet(['cert', 'list', '--data', data], asAuditor)).code, 0);
+    const denied = await certfleet(['thing', 'create', 'nope', '--data', data], asAuditor);
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /forbidden/);
+    const list = await certfleet(['token', 'list', '--data', data]);
+    assert.match(list.stdout, new RegExp(t.id));
+    assert.ok(!list.stdout.includes(t.token));
+    assert.equal((await certfleet(['token', 'revoke', t.id, '--data', data])).code, 0);
+    const after = await certfleet(['cert', 'list', '--data', data], asAuditor);
+    assert.match(after.stderr, /unauthorized/);
+  });
+});

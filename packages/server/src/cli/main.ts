@@ -8,6 +8,7 @@ import { ApiError } from './client.js';
 import { caCommands } from './commands/ca.js';
 import { certCommands } from './commands/cert.js';
 import { thingCommands } from './commands/thing.js';
+import { tokenCommands } from './commands/token.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -76,6 +77,7 @@ export function program(): Command {
   thingCommands(cmd);
   certCommands(cmd);
   caCommands(cmd);
+  tokenCommands(cmd);
   return cmd;
 }
 

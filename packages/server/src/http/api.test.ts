@@ -145,3 +145,35 @@ describe('authentication and scopes', () => {
     for (const p of ['/api/v1/things', '/api/v1/certificates', '/api/v1/cas']) assert.ok(doc.paths[p], p);
   });
 });
+
+describe('tokens', () => {
+  it('an admin creates a scoped, expiring token; it works until revoked; secrets are never listed', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/tokens', headers: auth(admin), payload: { name: 'ci', scopes: ['auditor'], expiresInDays: 30 } });
+    assert.equal(res.statusCode, 201, res.body);
+    const t = res.json<{ id: string; token: string; expiresAt: string }>();
+    assert.match(t.token, /^cf_/);
+    assert.ok(Math.abs(new Date(t.expiresAt).getTime() - Date.now() - 30 * 86_400_000) < 60_000);
+    assert.equal((await app.inject({ method: 'GET', url: '/api/v1/certificates', headers: auth(t.token) })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'GET', url: '/api/v1/tokens', headers: auth(t.token) })).statusCode, 403, 'listing tokens is for admins');
+    const list = await app.inject({ method: 'GET', url: '/api/v1/tokens', headers: auth(admin) });
+    assert.ok(!list.body.includes(t.token), 'a secret is never listed');
+    const listed = list.json<{ items: { id: string; lastUsedAt: string | null }[] }>().items.find((x) => x.id === t.id);
+    assert.ok(listed?.lastUsedAt, 'last use is recorded');
+    assert.equal((await app.inject({ method: 'POST', url: `/api/v1/tokens/${t.id}/revoke`, headers: auth(admin) })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'GET', url: '/api/v1/certificates', headers: auth(t.token) })).statusCode, 401);
+  });
+
+  it('an expired token is refused', async () => {
+    const { token } = await node.s.tokens.create('old', ['admin'], new Date(Date.now() - 1000));
+    assert.equal((await app.inject({ method: 'GET', url: '/api/v1/things', headers: auth(token) })).statusCode, 401);
+  });
+
+  it('bad token requests change nothing', async () => {
+    const before = (await node.s.store.listTokens()).length;
+    for (const payload of [{ scopes: [] }, { scopes: ['root'] }, { scopes: ['admin'], extra: 1 }, { scopes: ['admin'], name: 'bad\u0007name' }]) {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/tokens', headers: auth(admin), payload });
+      assert.equal(res.statusCode, 400, JSON.stringify(payload));
+    }
+    assert.equal((await node.s.store.listTokens()).length, before);
+  });
+});

@@ -10,6 +10,7 @@ import { problemHandler } from './problem.js';
 import { caRoutes } from './routes/cas.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { thingRoutes } from './routes/things.js';
+import { tokenRoutes } from './routes/tokens.js';
 
 export interface ApiOptions {
   readonly https?: { key: string; cert: string };
@@ -51,6 +52,7 @@ export async function buildApi(s: Services, opts: ApiOptions = {}): Promise<Fast
   thingRoutes(app, s);
   certificateRoutes(app, s);
   caRoutes(app, s);
+  tokenRoutes(app, s);
   app.get('/api/v1/openapi.json', { config: { scopes: 'public' }, schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { config: { scopes: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
   return app;

@@ -54,6 +54,8 @@ export class Tokens {
     if (!rec || !timingSafeEqual(Buffer.from(rec.tokenHash, 'hex'), Buffer.from(hash, 'hex'))) throw denied();
     const now = this.now();
     if (rec.revokedAt || (rec.expiresAt && rec.expiresAt <= now)) throw denied();
+    // Last use is kept to the minute, so the auth path writes at most once a minute per token.
+    if (!rec.lastUsedAt || now.getTime() - rec.lastUsedAt.getTime() > 60_000) await this.store.touchToken(rec.id, now);
     return rec;
   }
 }
