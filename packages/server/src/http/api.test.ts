@@ -177,3 +177,13 @@ describe('tokens', () => {
     assert.equal((await node.s.store.listTokens()).length, before);
   });
 });
+
+describe('OpenAPI', () => {
+  it('the document validates as OpenAPI 3 (swagger-parser)', async () => {
+    const { default: SwaggerParser } = await import('@apidevtools/swagger-parser');
+    const doc = (await app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json<object>();
+    // validate() dereferences and checks against the OpenAPI 3.x schema; it throws on any violation.
+    const api = (await SwaggerParser.validate(structuredClone(doc) as never)) as { paths: Record<string, unknown> };
+    assert.ok(Object.keys(api.paths).length >= 8);
+  });
+});
