@@ -1,10 +1,23 @@
 import { CertfleetError } from '../errors.js';
 import { fromBlob, fromIso, toBlob, toIso } from './columns.js';
+import type { AuditInput } from './audit-records.js';
 import { guarded } from './driver-errors.js';
-import type { CaKeyRecord, CaRecord, CaStatus, NewCa, NewCaKey } from './records.js';
+import type {
+  CaKeyRecord,
+  CaProvisioning,
+  CaProvisioningUpdate,
+  CaRecord,
+  CaStatus,
+  NewCa,
+  NewCaKey,
+} from './records.js';
 import type { CasTable, Db } from './schema.js';
+import { write, type StoreContext } from './transaction.js';
 
 /* SQL for the `cas` and `ca_keys` tables. */
+
+/** The v1 columns, which CaRecord holds; v2's provisioning columns are read apart (CaProvisioning). */
+type CaRow = Omit<CasTable, 'auto_registration' | 'provisioning_template'>;
 
 const CA_COLUMNS = [
   'id',
@@ -22,8 +35,9 @@ const CA_COLUMNS = [
   'created_at',
 ] as const;
 
-export async function insertCa(db: Db, ca: NewCa): Promise<void> {
-  await guarded(`CA ${ca.name}`, () => db.insertInto('cas').values(caRow(ca)).execute());
+export async function insertCa(ctx: StoreContext, ca: NewCa, audit?: AuditInput): Promise<void> {
+  const row = caRow(ca);
+  await write(ctx, `CA ${ca.name}`, audit, (trx) => trx.insertInto('cas').values(row).execute());
 }
 
 export async function getCa(db: Db, id: string): Promise<CaRecord | undefined> {
@@ -47,24 +61,56 @@ export async function listCas(db: Db): Promise<CaRecord[]> {
   return rows.map(caRecord);
 }
 
-export async function setCaStatus(db: Db, id: string, status: CaStatus): Promise<void> {
-  const result = await guarded(`CA ${id}`, () =>
-    db.updateTable('cas').set({ status }).where('id', '=', id).executeTakeFirst(),
+export async function setCaStatus(ctx: StoreContext, id: string, status: CaStatus, audit?: AuditInput): Promise<void> {
+  await write(ctx, `CA ${id}`, audit, async (trx) => {
+    const result = await trx.updateTable('cas').set({ status }).where('id', '=', id).executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw new CertfleetError('not-found', `CA ${id} not found`);
+  });
+}
+
+export async function getCaProvisioning(db: Db, id: string): Promise<CaProvisioning | undefined> {
+  const row = await guarded(`CA ${id}`, () =>
+    db
+      .selectFrom('cas')
+      .select(['id', 'auto_registration', 'provisioning_template'])
+      .where('id', '=', id)
+      .executeTakeFirst(),
   );
-  if (result.numUpdatedRows === 0n) throw new CertfleetError('not-found', `CA ${id} not found`);
+  return row && caProvisioning(row);
+}
+
+export async function updateCa(
+  ctx: StoreContext,
+  id: string,
+  update: CaProvisioningUpdate,
+  audit?: AuditInput,
+): Promise<CaProvisioning> {
+  const set: { auto_registration?: number; provisioning_template?: string | null } = {};
+  if (update.autoRegistration !== undefined) {
+    if (typeof update.autoRegistration !== 'boolean') throw new CertfleetError('bad-request', 'autoRegistration must be a boolean');
+    // 0/1: better-sqlite3 cannot bind booleans, and PostgreSQL reads '1'/'0' as boolean input.
+    set.auto_registration = update.autoRegistration ? 1 : 0;
+  }
+  if (update.provisioningTemplate !== undefined) set.provisioning_template = update.provisioningTemplate;
+  return write(ctx, `CA ${id}`, audit, async (trx) => {
+    const columns = ['id', 'auto_registration', 'provisioning_template'] as const;
+    // An empty update still reports a missing CA and returns the current values.
+    const row =
+      Object.keys(set).length === 0
+        ? await trx.selectFrom('cas').select(columns).where('id', '=', id).executeTakeFirst()
+        : await trx.updateTable('cas').set(set).where('id', '=', id).returning(columns).executeTakeFirst();
+    if (row === undefined) throw new CertfleetError('not-found', `CA ${id} not found`);
+    return caProvisioning(row);
+  });
 }
 
 /** Insert-only: a second key for the same CA is a 'conflict', an unknown CA 'not-found'. */
-export async function putCaKey(db: Db, caId: string, key: NewCaKey, createdAt: Date): Promise<void> {
-  await guarded(`key of CA ${caId}`, () =>
-    db
+export async function putCaKey(ctx: StoreContext, caId: string, key: NewCaKey, audit?: AuditInput): Promise<void> {
+  const createdAt = toIso(ctx.now(), 'createdAt');
+  await write(ctx, `key of CA ${caId}`, audit, (trx) =>
+    trx
       .insertInto('ca_keys')
-      .values({
-        ca_id: caId,
-        key_store: key.keyStore,
-        sealed: toBlob(key.sealed),
-        created_at: toIso(createdAt, 'createdAt'),
-      })
+      .values({ ca_id: caId, key_store: key.keyStore, sealed: toBlob(key.sealed), created_at: createdAt })
       .execute(),
   );
 }
@@ -88,20 +134,19 @@ export async function getCaKey(db: Db, caId: string): Promise<CaKeyRecord | unde
 }
 
 /** Both rows or neither: a CA without its key could never sign, a key without its CA is an orphan. */
-export async function createCaWithKey(db: Db, ca: NewCa, key: NewCaKey): Promise<void> {
+export async function createCaWithKey(ctx: StoreContext, ca: NewCa, key: NewCaKey, audit?: AuditInput): Promise<void> {
   const row = caRow(ca);
-  await guarded(`CA ${ca.name}`, () =>
-    db.transaction().execute(async (trx) => {
-      await trx.insertInto('cas').values(row).execute();
-      await trx
-        .insertInto('ca_keys')
-        .values({ ca_id: ca.id, key_store: key.keyStore, sealed: toBlob(key.sealed), created_at: row.created_at })
-        .execute();
-    }),
-  );
+  await write(ctx, `CA ${ca.name}`, audit, async (trx) => {
+    await trx.insertInto('cas').values(row).execute();
+    await trx
+      .insertInto('ca_keys')
+      .values({ ca_id: ca.id, key_store: key.keyStore, sealed: toBlob(key.sealed), created_at: row.created_at })
+      .execute();
+  });
 }
 
-function caRow(ca: NewCa): CasTable {
+// The provisioning columns keep their defaults (off, no template): updateCa sets them.
+function caRow(ca: NewCa): CaRow {
   return {
     id: ca.id,
     name: ca.name,
@@ -119,7 +164,7 @@ function caRow(ca: NewCa): CasTable {
   };
 }
 
-function caRecord(row: CasTable): CaRecord {
+function caRecord(row: CaRow): CaRecord {
   return {
     id: row.id,
     name: row.name,
@@ -134,5 +179,17 @@ function caRecord(row: CasTable): CaRecord {
     notAfter: fromIso(row.not_after),
     pathLen: row.path_len,
     createdAt: fromIso(row.created_at),
+  };
+}
+
+function caProvisioning(row: {
+  id: string;
+  auto_registration: boolean | number;
+  provisioning_template: string | null;
+}): CaProvisioning {
+  return {
+    caId: row.id,
+    autoRegistration: row.auto_registration === true || row.auto_registration === 1,
+    provisioningTemplate: row.provisioning_template,
   };
 }

@@ -1,19 +1,22 @@
 import { CertfleetError } from '../errors.js';
 import { fromBlob, fromIso, fromIsoOrNull, isIsoUtc, toBlob, toIso, toIsoOrNull } from './columns.js';
 import { checkLimit, decodeCursor, encodeCursor } from './cursor.js';
-import { classifyDriverError, guarded, storeError } from './driver-errors.js';
+import type { AuditInput } from './audit-records.js';
+import { classifyDriverError, guarded } from './driver-errors.js';
 import type {
   CertificateFilter,
+  CertificateOrder,
   CertificateQuery,
   CertificateRecord,
   NewCertificate,
   Page,
 } from './records.js';
 import type { CertificatesTable, Db } from './schema.js';
+import { write, type StoreContext } from './transaction.js';
 
 /* SQL for `certificates`. */
 
-const CERTIFICATE_COLUMNS = [
+export const CERTIFICATE_COLUMNS = [
   'id',
   'serial',
   'issuer_id',
@@ -30,20 +33,37 @@ const CERTIFICATE_COLUMNS = [
   'revocation_reason',
 ] as const;
 
-const CURSOR_KIND = 'certificates';
+// The cursor kind names the order, so a cursor from one order is refused by the other.
+const CURSOR_KIND: Record<CertificateOrder, string> = { created: 'certificates', expiry: 'certificates-by-expiry' };
 
 /**
- * On the issuance path: a single INSERT, whose foreign keys check the issuer
- * and the thing in the same statement. Only when that fails do we look up
- * which one is missing, to say so.
+ * On the issuance path: the certificate and the first entry of its status
+ * history in one transaction (and the audit entry, if given), whose foreign
+ * keys check the issuer and the thing. Only when that fails do we look up
+ * which one is missing, to say so. The history's actor is the audit actor,
+ * else "system".
  */
-export async function insertCertificate(db: Db, certificate: NewCertificate): Promise<void> {
+export async function insertCertificate(
+  ctx: StoreContext,
+  certificate: NewCertificate,
+  audit?: AuditInput,
+): Promise<void> {
   const row = certificateRow(certificate);
+  const actor = typeof audit?.actor === 'string' ? audit.actor : 'system';
   try {
-    await db.insertInto('certificates').values(row).execute();
+    await write(ctx, `certificate ${certificate.id} or serial ${certificate.serial}`, audit, async (trx) => {
+      await trx.insertInto('certificates').values(row).execute();
+      await trx
+        .insertInto('certificate_status_history')
+        .values({ certificate_id: row.id, status: row.status, reason: null, actor, at: row.created_at })
+        .execute();
+    });
   } catch (err) {
-    if (classifyDriverError(err) === 'foreign-key') throw await missingReference(db, certificate, err);
-    throw storeError(err, `certificate ${certificate.id} or serial ${certificate.serial}`);
+    // After the rollback: the lookups run outside the failed transaction.
+    if (err instanceof CertfleetError && classifyDriverError(err.cause) === 'foreign-key') {
+      throw await missingReference(ctx.db, certificate, err.cause);
+    }
+    throw err;
   }
 }
 
@@ -62,37 +82,42 @@ export async function getCertificateBySerial(db: Db, serial: string): Promise<Ce
 }
 
 /**
- * Keyset pagination on (created_at, id), served by the index of the same
- * name: each page costs the same however deep it is, and rows inserted while
- * a client pages never make an existing item appear twice or be skipped
- * (as OFFSET would).
+ * Keyset pagination on (created_at, id) or (not_after, id), each served by an
+ * index in that order (with status first for the expiry order): each page
+ * costs the same however deep it is, and rows inserted while a client pages
+ * never make an existing item appear twice or be skipped (as OFFSET would).
  */
 export async function listCertificates(db: Db, query: CertificateQuery): Promise<Page<CertificateRecord>> {
-  checkLimit(query.limit);
-  const after = query.cursor === undefined ? undefined : decodeCertificateCursor(query.cursor);
-  const rows = await guarded('certificate list', () => {
-    let select = filtered(db, query).select(CERTIFICATE_COLUMNS);
-    if (after !== undefined) {
-      select = select.where(({ eb, refTuple, tuple }) =>
-        eb(refTuple('created_at', 'id'), '>', tuple(after.createdAt, after.id)),
-      );
-    }
-    // One row more than asked tells whether a next page exists.
-    return select.orderBy('created_at').orderBy('id').limit(query.limit + 1).execute();
-  });
+  const { select, order, column } = pageQuery(db, query);
+  const rows = await guarded('certificate list', () => select.execute());
   const items = rows.slice(0, query.limit).map(certificateRecord);
   const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
-  return last === undefined ? { items } : { items, next: encodeCursor(CURSOR_KIND, [last.created_at, last.id]) };
+  return last === undefined ? { items } : { items, next: encodeCursor(CURSOR_KIND[order], [last[column], last.id]) };
 }
 
 export async function countCertificates(db: Db, filter: CertificateFilter = {}): Promise<number> {
-  const row = await guarded('certificate count', () =>
-    filtered(db, filter)
-      .select((eb) => eb.fn.countAll().as('count'))
-      .executeTakeFirstOrThrow(),
-  );
+  const row = await guarded('certificate count', () => countQuery(db, filter).executeTakeFirstOrThrow());
   // PostgreSQL returns count(*) as a bigint string, SQLite as a number.
   return Number(row.count);
+}
+
+/** The statements behind listCertificates and countCertificates, also compiled by the bench to show their plans. */
+export function pageQuery(db: Db, query: CertificateQuery) {
+  checkLimit(query.limit);
+  const order = query.order ?? (query.expiringBefore === undefined ? 'created' : 'expiry');
+  if (order !== 'created' && order !== 'expiry') throw new CertfleetError('bad-request', 'order must be created or expiry');
+  const column = order === 'created' ? 'created_at' : 'not_after';
+  const after = query.cursor === undefined ? undefined : decodeCertificateCursor(order, query.cursor);
+  let select = filtered(db, query).select(CERTIFICATE_COLUMNS);
+  if (after !== undefined) {
+    select = select.where(({ eb, refTuple, tuple }) => eb(refTuple(column, 'id'), '>', tuple(after.time, after.id)));
+  }
+  // One row more than asked tells whether a next page exists.
+  return { select: select.orderBy(column).orderBy('id').limit(query.limit + 1), order, column } as const;
+}
+
+export function countQuery(db: Db, filter: CertificateFilter) {
+  return filtered(db, filter).select((eb) => eb.fn.countAll().as('count'));
 }
 
 function filtered(db: Db, filter: CertificateFilter) {
@@ -106,10 +131,10 @@ function filtered(db: Db, filter: CertificateFilter) {
   return query;
 }
 
-function decodeCertificateCursor(cursor: string): { createdAt: string; id: string } {
-  const [createdAt, id] = decodeCursor(CURSOR_KIND, cursor, 2) as [string, string];
-  if (!isIsoUtc(createdAt)) throw new CertfleetError('bad-request', 'invalid page cursor');
-  return { createdAt, id };
+function decodeCertificateCursor(order: CertificateOrder, cursor: string): { time: string; id: string } {
+  const [time, id] = decodeCursor(CURSOR_KIND[order], cursor, 2) as [string, string];
+  if (!isIsoUtc(time)) throw new CertfleetError('bad-request', 'invalid page cursor');
+  return { time, id };
 }
 
 async function missingReference(db: Db, certificate: NewCertificate, cause: unknown): Promise<CertfleetError> {
@@ -148,7 +173,7 @@ function certificateRow(c: NewCertificate): CertificatesTable {
   };
 }
 
-function certificateRecord(row: CertificatesTable): CertificateRecord {
+export function certificateRecord(row: CertificatesTable): CertificateRecord {
   return {
     id: row.id,
     serial: row.serial,

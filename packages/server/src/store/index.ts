@@ -8,33 +8,61 @@ export { openStore, type OpenStoreOptions } from './open.js';
 export type { Store } from './store.js';
 export type { StoreDialect } from './schema.js';
 export { MAX_PAGE_SIZE } from './cursor.js';
+export { MAX_GROUP_DEPTH } from './groups.js';
+export { MAX_POLICY_VERSIONS } from './policies.js';
+export { AUDIT_GENESIS_HASH, auditHash } from './audit.js';
 export type {
+  AuditLogStore,
   CaKeyStore,
+  CaProvisioningStore,
   CaStore,
+  CertificateLifecycleStore,
   CertificateStore,
+  EffectivePolicyStore,
   IssuanceJournal,
+  PolicyStore,
   SettingsStore,
+  ThingGroupStore,
   ThingStore,
   TokenStore,
 } from './interfaces.js';
+export type { AuditBreak, AuditEntry, AuditInput, AuditQuery, AuditVerification } from './audit-records.js';
 export type {
   CaKeyRecord,
   CaKind,
+  CaProvisioning,
+  CaProvisioningUpdate,
   CaRecord,
   CaStatus,
   CertificateFilter,
+  CertificateOrder,
   CertificateQuery,
   CertificateRecord,
   CertificateStatus,
+  CertificateStatusChange,
+  CertificateStatusEntry,
+  EffectivePolicy,
   IssuanceIntent,
   NewCa,
   NewCaKey,
   NewCertificate,
   NewThing,
+  NewThingGroup,
   NewToken,
   Page,
   PageRequest,
+  PolicyAttachment,
+  PolicyDocument,
+  PolicyRecord,
+  PolicySummary,
+  PolicyTarget,
+  PolicyTargetType,
+  PolicyVersionRecord,
+  PolicyVersionSummary,
   ThingAttributes,
+  ThingGroupAncestor,
+  ThingGroupRecord,
   ThingRecord,
+  ThingUpdate,
   TokenRecord,
 } from './records.js';

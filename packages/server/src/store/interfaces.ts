@@ -1,19 +1,36 @@
+import type { AuditEntry, AuditInput, AuditQuery, AuditVerification } from './audit-records.js';
 import type {
   CaKeyRecord,
+  CaProvisioning,
+  CaProvisioningUpdate,
   CaRecord,
   CaStatus,
   CertificateFilter,
   CertificateQuery,
   CertificateRecord,
+  CertificateStatus,
+  CertificateStatusChange,
+  CertificateStatusEntry,
+  EffectivePolicy,
   IssuanceIntent,
   NewCa,
   NewCaKey,
   NewCertificate,
   NewThing,
+  NewThingGroup,
   NewToken,
   Page,
   PageRequest,
+  PolicyAttachment,
+  PolicyDocument,
+  PolicyRecord,
+  PolicySummary,
+  PolicyTarget,
+  PolicyVersionRecord,
+  ThingGroupAncestor,
+  ThingGroupRecord,
   ThingRecord,
+  ThingUpdate,
   TokenRecord,
 } from './records.js';
 
@@ -24,25 +41,39 @@ import type {
  * missing row; the caller decides whether that is an error. Writes throw
  * CertfleetError: 'conflict' on a duplicate, 'not-found' on a missing
  * referenced row, 'bad-request' on input the schema cannot hold,
- * 'unavailable' when the database cannot be reached or is busy.
+ * 'unavailable' when the database cannot be reached or is busy,
+ * 'invalid-state' when the change is refused by the current state (a policy
+ * still attached, a certificate not in the expected status).
+ *
+ * Every mutating method takes an optional last `audit` argument: the entry is
+ * appended to the hash-chained audit log in the same transaction as the
+ * change (audit.ts). Not audited, by design: recordIntent (the journal is
+ * its own evidence), touchToken and putSetting (bookkeeping).
  */
 
 export interface CaStore {
-  insertCa(ca: NewCa): Promise<void>;
+  insertCa(ca: NewCa, audit?: AuditInput): Promise<void>;
   getCa(id: string): Promise<CaRecord | undefined>;
   getCaByName(name: string): Promise<CaRecord | undefined>;
   /** All CAs, oldest first (so roots come before what they signed). */
   listCas(): Promise<CaRecord[]>;
-  setCaStatus(id: string, status: CaStatus): Promise<void>;
+  setCaStatus(id: string, status: CaStatus, audit?: AuditInput): Promise<void>;
+}
+
+/** CA settings for just-in-time provisioning and registration (the provisioning module). */
+export interface CaProvisioningStore {
+  getCaProvisioning(caId: string): Promise<CaProvisioning | undefined>;
+  /** Returns the settings after the update; 'not-found' for an unknown CA. */
+  updateCa(caId: string, update: CaProvisioningUpdate, audit?: AuditInput): Promise<CaProvisioning>;
 }
 
 /** Only the signer holds this one: sealed CA keys never leave it. */
 export interface CaKeyStore {
   /** Insert-only: a CA's key is never replaced (that would orphan what it signed). */
-  putCaKey(caId: string, keyStore: string, sealed: Uint8Array): Promise<void>;
+  putCaKey(caId: string, keyStore: string, sealed: Uint8Array, audit?: AuditInput): Promise<void>;
   getCaKey(caId: string): Promise<CaKeyRecord | undefined>;
   /** The CA row and its sealed key in one transaction: never a CA without its key. */
-  createCaWithKey(ca: NewCa, key: NewCaKey): Promise<void>;
+  createCaWithKey(ca: NewCa, key: NewCaKey, audit?: AuditInput): Promise<void>;
 }
 
 export interface IssuanceJournal {
@@ -52,29 +83,119 @@ export interface IssuanceJournal {
 }
 
 export interface CertificateStore {
-  /** One INSERT; 'not-found' if the thing or issuer does not exist, 'conflict' on a duplicate id or serial. */
-  insertCertificate(certificate: NewCertificate): Promise<void>;
+  /**
+   * The certificate and the first entry of its status history, in one
+   * transaction; 'not-found' if the thing or issuer does not exist,
+   * 'conflict' on a duplicate id or serial. `audit` is optional: this is the
+   * issuance hot path, and issuance is usually audited by its caller's action.
+   */
+  insertCertificate(certificate: NewCertificate, audit?: AuditInput): Promise<void>;
   getCertificate(id: string): Promise<CertificateRecord | undefined>;
   getCertificateBySerial(serial: string): Promise<CertificateRecord | undefined>;
-  /** Keyset pagination ordered by (createdAt, id); a bad cursor is 'bad-request'. */
+  /** Keyset pagination ordered by query.order (records.ts, CertificateOrder); a bad cursor is 'bad-request'. */
   listCertificates(query: CertificateQuery): Promise<Page<CertificateRecord>>;
   countCertificates(filter?: CertificateFilter): Promise<number>;
 }
 
+/**
+ * Status changes are compare-and-set: the registry decides which transitions
+ * are allowed, the store only guarantees that the status was still `from`.
+ */
+export interface CertificateLifecycleStore {
+  /** 'invalid-state' if the status is no longer `from`; writes the history entry; returns the updated record. */
+  setCertificateStatus(
+    id: string,
+    from: CertificateStatus,
+    to: CertificateStatus,
+    change: CertificateStatusChange,
+    audit?: AuditInput,
+  ): Promise<CertificateRecord>;
+  /** No-op if already on that thing; 'invalid-state' if on another one. */
+  attachCertificateToThing(id: string, thing: string, audit?: AuditInput): Promise<void>;
+  detachCertificate(id: string, audit?: AuditInput): Promise<void>;
+  /** Oldest first. */
+  certificateHistory(id: string): Promise<CertificateStatusEntry[]>;
+}
+
 export interface ThingStore {
-  createThing(thing: NewThing): Promise<ThingRecord>;
+  createThing(thing: NewThing, audit?: AuditInput): Promise<ThingRecord>;
   getThing(name: string): Promise<ThingRecord | undefined>;
   /** Ordered by name. */
   listThings(page: PageRequest): Promise<Page<ThingRecord>>;
+  /** Replaces the attributes. */
+  updateThing(name: string, update: ThingUpdate, audit?: AuditInput): Promise<ThingRecord>;
+  /** 'invalid-state' while certificates are attached; group memberships go with the thing. */
+  deleteThing(name: string, audit?: AuditInput): Promise<void>;
+}
+
+/** Thing groups: a forest at most 16 levels deep. */
+export interface ThingGroupStore {
+  /** 'not-found' for a missing parent, 'invalid-state' if it would be deeper than 16 levels. */
+  createGroup(group: NewThingGroup, audit?: AuditInput): Promise<ThingGroupRecord>;
+  getGroup(name: string): Promise<ThingGroupRecord | undefined>;
+  /** Ordered by name. */
+  listGroups(page: PageRequest): Promise<Page<ThingGroupRecord>>;
+  /** Moves the group and its subtree; null makes it a root. 'invalid-state' on a cycle or beyond 16 levels. */
+  setGroupParent(name: string, parent: string | null, audit?: AuditInput): Promise<ThingGroupRecord>;
+  /** 'invalid-state' while it has child groups; memberships and policy attachments go with it. */
+  deleteGroup(name: string, audit?: AuditInput): Promise<void>;
+  addThingToGroup(group: string, thing: string, audit?: AuditInput): Promise<void>;
+  removeThingFromGroup(group: string, thing: string, audit?: AuditInput): Promise<void>;
+  /** Direct members, ordered by name. */
+  listGroupMembers(group: string, page: PageRequest): Promise<Page<ThingRecord>>;
+  /** Direct groups (depth 0) and all their ancestors, nearest first. */
+  groupsOfThing(thing: string): Promise<ThingGroupAncestor[]>;
+}
+
+/** Versioned policies and their attachments (the registry). */
+export interface PolicyStore {
+  /** Version 1, the default. */
+  createPolicy(name: string, document: PolicyDocument, audit?: AuditInput): Promise<PolicyRecord>;
+  getPolicy(name: string): Promise<PolicyRecord | undefined>;
+  getPolicyVersion(name: string, version: number): Promise<PolicyVersionRecord | undefined>;
+  /** Ordered by name. */
+  listPolicies(page: PageRequest): Promise<Page<PolicySummary>>;
+  /** 'invalid-state' when 5 versions exist (delete one first). */
+  createPolicyVersion(
+    name: string,
+    document: PolicyDocument,
+    options?: { setDefault?: boolean },
+    audit?: AuditInput,
+  ): Promise<PolicyVersionRecord>;
+  setDefaultPolicyVersion(name: string, version: number, audit?: AuditInput): Promise<void>;
+  /** 'invalid-state' for the default version. */
+  deletePolicyVersion(name: string, version: number, audit?: AuditInput): Promise<void>;
+  /** 'invalid-state' while attached. */
+  deletePolicy(name: string, audit?: AuditInput): Promise<void>;
+  /** 'conflict' if already attached. */
+  attachPolicy(name: string, target: PolicyTarget, audit?: AuditInput): Promise<void>;
+  detachPolicy(name: string, target: PolicyTarget, audit?: AuditInput): Promise<void>;
+  listAttachments(name: string, page: PageRequest): Promise<Page<PolicyAttachment>>;
+  /** Attached directly to this certificate or group (not inherited), by name. */
+  policiesOfTarget(target: PolicyTarget): Promise<string[]>;
+}
+
+/** The broker's only policy read, on connect. */
+export interface EffectivePolicyStore {
+  /** Default documents of the policies on the certificate and on every group (and ancestor) of its thing. */
+  effectivePolicies(certificateId: string): Promise<EffectivePolicy[]>;
+}
+
+export interface AuditLogStore {
+  /** For actions that change nothing in the store (e.g. a CRL signed); changes pass `audit` to their own method. */
+  appendAudit(entry: AuditInput): Promise<AuditEntry>;
+  listAuditLog(query: AuditQuery): Promise<Page<AuditEntry>>;
+  /** Streams the log in pages of 1000; the first entry that breaks the chain, or the head. */
+  verifyAuditLog(): Promise<AuditVerification>;
 }
 
 export interface TokenStore {
-  insertToken(token: NewToken): Promise<void>;
+  insertToken(token: NewToken, audit?: AuditInput): Promise<void>;
   /** Returns revoked and expired tokens too: the caller decides what they mean. */
   findTokenByHash(tokenHash: string): Promise<TokenRecord | undefined>;
   listTokens(): Promise<TokenRecord[]>;
   /** Idempotent: revoking twice keeps the first revocation time. */
-  revokeToken(id: string, at?: Date): Promise<void>;
+  revokeToken(id: string, at?: Date, audit?: AuditInput): Promise<void>;
   /** Records a use; coarse (see tokens.ts) so the auth path rarely writes. */
   touchToken(id: string, at: Date): Promise<void>;
 }

@@ -1,16 +1,16 @@
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import { CertfleetError } from '../errors.js';
 import { storeError } from './driver-errors.js';
 import { migrate } from './migrate.js';
 import { checkSchemaName, createPool, prepareSchema } from './postgres.js';
 import type { Database, StoreDialect } from './schema.js';
-import { openSqliteDatabase } from './sqlite.js';
+import { ImmediateSqliteDialect, openSqliteDatabase } from './sqlite.js';
 import { Store } from './store.js';
 
 export interface OpenStoreOptions {
   /** PostgreSQL only: work in this schema (created if missing) instead of the default search_path. */
   schema?: string;
-  /** The clock for times the store stamps itself (thing and key creation, token revocation). */
+  /** The clock for times the store stamps itself (creation and update times, token revocation, audit entries without `at`). */
   now?: () => Date;
 }
 
@@ -48,7 +48,7 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
         cause: err,
       });
     }
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) });
     return ready('sqlite', db, undefined, now);
   }
   if (opts.schema !== undefined) checkSchemaName(opts.schema);

@@ -93,7 +93,15 @@ export interface PageRequest {
   cursor?: string;
 }
 
-export type CertificateQuery = CertificateFilter & PageRequest;
+/**
+ * 'created': by (createdAt, id), oldest first. 'expiry': by (notAfter, id),
+ * soonest expiry first; served by the (not_after, id) and
+ * (status, not_after, id) indexes, so a page costs the same whatever the
+ * fleet size. Defaults to 'expiry' when expiringBefore is given, else 'created'.
+ */
+export type CertificateOrder = 'created' | 'expiry';
+
+export type CertificateQuery = CertificateFilter & PageRequest & { order?: CertificateOrder };
 
 export interface Page<T> {
   items: T[];
@@ -128,3 +136,116 @@ export interface TokenRecord {
 }
 
 export type NewToken = Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'>;
+
+/** Read-write options that are not in CaRecord (kept apart so CaRecord's shape is unchanged for v1 callers). */
+export interface CaProvisioning {
+  caId: string;
+  /** JITP/JITR: a device certificate signed by this CA is registered on first connection. */
+  autoRegistration: boolean;
+  /** Opaque to the store: the provisioning module decides whether it names a template or holds its body. */
+  provisioningTemplate: string | null;
+}
+
+/** Fields left out are unchanged; provisioningTemplate: null clears it. */
+export interface CaProvisioningUpdate {
+  autoRegistration?: boolean;
+  provisioningTemplate?: string | null;
+}
+
+export interface ThingUpdate {
+  /** Replaces the whole attribute set. */
+  attributes: ThingAttributes;
+}
+
+export interface ThingGroupRecord {
+  name: string;
+  parentName: string | null;
+  description: string | null;
+  attributes: ThingAttributes;
+  createdAt: Date;
+}
+
+export interface NewThingGroup {
+  name: string;
+  parent?: string | null;
+  description?: string | null;
+  attributes?: ThingAttributes;
+}
+
+/** A group a thing belongs to, directly (depth 0) or through a child group (depth n: n levels above a direct group). */
+export interface ThingGroupAncestor extends ThingGroupRecord {
+  depth: number;
+}
+
+/** A policy document as JSON; its grammar belongs to the registry and the broker, not the store. */
+export type PolicyDocument = Record<string, unknown>;
+
+export interface PolicyVersionSummary {
+  version: number;
+  createdAt: Date;
+  isDefault: boolean;
+}
+
+export interface PolicyRecord {
+  name: string;
+  defaultVersion: number;
+  /** Oldest first. */
+  versions: PolicyVersionSummary[];
+  /** The default version's document. */
+  document: PolicyDocument;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface PolicySummary {
+  name: string;
+  defaultVersion: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface PolicyVersionRecord {
+  policyName: string;
+  version: number;
+  document: PolicyDocument;
+  createdAt: Date;
+  isDefault: boolean;
+}
+
+export type PolicyTargetType = 'certificate' | 'group';
+
+/** A certificate (by id) or a thing group (by name). */
+export interface PolicyTarget {
+  type: PolicyTargetType;
+  id: string;
+}
+
+export interface PolicyAttachment {
+  policyName: string;
+  target: PolicyTarget;
+  createdAt: Date;
+}
+
+/** What the broker evaluates on connect: the default version of each policy that applies. */
+export interface EffectivePolicy {
+  name: string;
+  version: number;
+  document: PolicyDocument;
+}
+
+export interface CertificateStatusChange {
+  /** Free text for the history (why), e.g. "device replaced". */
+  reason?: string | null;
+  actor: string;
+  at: Date;
+  /** RFC 5280 reason name, stored when the new status is 'revoked'. */
+  revocationReason?: string | null;
+}
+
+export interface CertificateStatusEntry {
+  certificateId: string;
+  status: CertificateStatus;
+  reason: string | null;
+  actor: string;
+  at: Date;
+}

@@ -1,9 +1,9 @@
-import type { Kysely } from 'kysely';
-import type { CaKind, CaStatus, CertificateStatus } from './records.js';
+import type { ColumnType, Generated, Kysely } from 'kysely';
+import type { CaKind, CaStatus, CertificateStatus, PolicyTargetType } from './records.js';
 
 /*
- * Row types as the database holds them (schema v1, see
- * migrations/001_initial.ts). Times are ISO-8601 UTC text
+ * Row types as the database holds them (schema v2, see
+ * migrations/001_initial.ts and 002_registry.ts). Times are ISO-8601 UTC text
  * (YYYY-MM-DDTHH:MM:SS.sssZ) on both dialects so comparisons are plain,
  * identical string comparisons; blobs come back as Buffer from both drivers.
  */
@@ -22,6 +22,10 @@ export interface CasTable {
   not_after: string;
   path_len: number | null;
   created_at: string;
+  /** v2. PostgreSQL boolean, SQLite integer 0/1: read with Boolean(), written as 0/1 (both accept it). */
+  auto_registration: ColumnType<boolean | number, number | undefined, number>;
+  /** v2. */
+  provisioning_template: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface CaKeysTable {
@@ -81,6 +85,68 @@ export interface SettingsTable {
   value: string;
 }
 
+export interface ThingGroupsTable {
+  name: string;
+  parent_name: string | null;
+  description: string | null;
+  /** JSON object of string -> string. */
+  attributes: string;
+  created_at: string;
+}
+
+export interface ThingGroupMembersTable {
+  group_name: string;
+  thing_name: string;
+  created_at: string;
+}
+
+export interface PoliciesTable {
+  name: string;
+  default_version: number;
+  /** Highest version number ever given: numbers are never reused. */
+  latest_version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface PolicyVersionsTable {
+  policy_name: string;
+  version: number;
+  /** JSON object. */
+  document: string;
+  created_at: string;
+}
+
+export interface PolicyAttachmentsTable {
+  policy_name: string;
+  target_type: PolicyTargetType;
+  target_id: string;
+  created_at: string;
+}
+
+export interface CertificateStatusHistoryTable {
+  /** bigserial comes back from pg as a string. */
+  id: Generated<number | string>;
+  certificate_id: string;
+  status: CertificateStatus;
+  reason: string | null;
+  actor: string;
+  at: string;
+}
+
+export interface AuditLogTable {
+  /** bigint comes back from pg as a string. */
+  seq: ColumnType<number | string, number, never>;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  /** Canonical JSON (audit.ts), hashed as stored. */
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
 export interface Database {
   cas: CasTable;
   ca_keys: CaKeysTable;
@@ -89,6 +155,13 @@ export interface Database {
   things: ThingsTable;
   api_tokens: ApiTokensTable;
   settings: SettingsTable;
+  thing_groups: ThingGroupsTable;
+  thing_group_members: ThingGroupMembersTable;
+  policies: PoliciesTable;
+  policy_versions: PolicyVersionsTable;
+  policy_attachments: PolicyAttachmentsTable;
+  certificate_status_history: CertificateStatusHistoryTable;
+  audit_log: AuditLogTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,4 +1,12 @@
 import Database from 'better-sqlite3';
+import {
+  CompiledQuery,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+  type SqliteDialectConfig,
+} from 'kysely';
 
 /**
  * Opens a SQLite file configured so an acknowledged write survives kill -9
@@ -39,4 +47,32 @@ export function sqliteDurability(db: Database.Database): {
     foreignKeys: Number(db.pragma('foreign_keys', { simple: true })),
     busyTimeout: Number(db.pragma('busy_timeout', { simple: true })),
   };
+}
+
+/**
+ * Kysely's SQLite dialect, except that transactions begin with BEGIN
+ * IMMEDIATE: the write lock is taken at the start, so a transaction that
+ * reads then writes (the audit chain head, a group's ancestry) can never act
+ * on a snapshot another process has since changed. With a plain (deferred)
+ * BEGIN the upgrade to a writer would instead fail with SQLITE_BUSY_SNAPSHOT
+ * (https://www.sqlite.org/lang_transaction.html). Store transactions all
+ * write, so nothing is lost by locking early; plain reads take no transaction.
+ */
+export class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { openStore, type CertificateFilter, type CertificateRecord, type Store } from './index.js';
+import { openStore, type CertificateFilter, type CertificateOrder, type CertificateRecord, type Store } from './index.js';
 import {
   PG_URL,
   T0,
@@ -150,7 +150,7 @@ function runStoreSuite(
           const cert = certificateFixture(issuer.id, {
             // Groups of three share created_at, so the id tie-break is exercised.
             createdAt: at(Math.floor(i / 3) * 1000),
-            notAfter: at((i + 1) * DAY),
+            notAfter: at((Math.floor(i / 2) + 1) * DAY), // pairs share not_after: the id tie-break again
             status: i % 4 === 0 ? 'revoked' : 'active',
             thingName: i % 2 === 0 ? (things[0] ?? null) : i % 5 === 0 ? (things[1] ?? null) : null,
           });
@@ -159,11 +159,12 @@ function runStoreSuite(
         }
       });
 
-      const order = (a: CertificateRecord, b: CertificateRecord): number => {
-        const x = a.createdAt.toISOString() + a.id;
-        const y = b.createdAt.toISOString() + b.id;
+      const orderBy = (field: 'createdAt' | 'notAfter') => (a: CertificateRecord, b: CertificateRecord): number => {
+        const x = a[field].toISOString() + a.id;
+        const y = b[field].toISOString() + b.id;
         return x < y ? -1 : x > y ? 1 : 0; // byte order, as both dialects compare
       };
+      const order = orderBy('createdAt');
 
       async function pageThrough(filter: CertificateFilter, limit: number): Promise<string[]> {
         const ids: string[] = [];
@@ -178,7 +179,7 @@ function runStoreSuite(
         throw new Error('pagination did not end');
       }
 
-      const cases: Array<[string, CertificateFilter, (c: CertificateRecord) => boolean]> = [
+      const cases: Array<[string, CertificateFilter & { order?: CertificateOrder }, (c: CertificateRecord) => boolean]> = [
         ['no filter', {}, () => true],
         ['status revoked', { status: 'revoked' }, (c) => c.status === 'revoked'],
         ['thing', { thing: things[0] }, (c) => c.thingName === things[0]],
@@ -186,10 +187,14 @@ function runStoreSuite(
         ['active on thing-b', { status: 'active', thing: things[1] }, (c) => c.status === 'active' && c.thingName === things[1]],
         ['active expiring before day 20', { status: 'active', expiringBefore: at(20 * DAY) },
           (c) => c.status === 'active' && c.notAfter < at(20 * DAY)],
+        ['expiring before day 8, by creation', { expiringBefore: at(8 * DAY), order: 'created' }, (c) => c.notAfter < at(8 * DAY)],
+        ['revoked, by expiry', { status: 'revoked', order: 'expiry' }, (c) => c.status === 'revoked'],
       ];
       for (const [label, filter, keep] of cases) {
         it(`filters: ${label}, across pages without duplicates or gaps`, async () => {
-          const expected = certs.filter(keep).sort(order).map((c) => c.id);
+          // Expiry order by default when filtering on expiry (records.ts, CertificateOrder).
+          const byExpiry = (filter.order ?? (filter.expiringBefore ? 'expiry' : 'created')) === 'expiry';
+          const expected = certs.filter(keep).sort(orderBy(byExpiry ? 'notAfter' : 'createdAt')).map((c) => c.id);
           for (const limit of [1, 4, 1000]) {
             assert.deepEqual(await pageThrough({ ...filter, issuerId: issuer.id }, limit), expected, `limit ${limit}`);
           }
@@ -213,6 +218,9 @@ function runStoreSuite(
         for (const cursor of badCursors) {
           await rejectsWith(store.listCertificates({ limit: 10, cursor }), 'bad-request', /cursor/);
         }
+        // A cursor is only valid for the order it came from.
+        const createdCursor = (await store.listCertificates({ limit: 1 })).next;
+        await rejectsWith(store.listCertificates({ limit: 1, order: 'expiry', cursor: createdCursor ?? '' }), 'bad-request', /cursor/);
         for (const limit of [0, -1, 1.5, 1001, Number.NaN]) {
           await rejectsWith(store.listCertificates({ limit }), 'bad-request', /limit/);
         }

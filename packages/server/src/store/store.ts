@@ -1,37 +1,67 @@
+import * as attachments from './attachments.js';
+import * as audit from './audit.js';
+import type { AuditEntry, AuditInput, AuditQuery, AuditVerification } from './audit-records.js';
 import * as cas from './cas.js';
 import * as certificates from './certificates.js';
-import * as journal from './journal.js';
-import * as settings from './settings.js';
-import * as things from './things.js';
-import * as tokens from './tokens.js';
+import { guarded } from './driver-errors.js';
+import * as groups from './groups.js';
 import type {
+  AuditLogStore,
   CaKeyStore,
+  CaProvisioningStore,
   CaStore,
+  CertificateLifecycleStore,
   CertificateStore,
+  EffectivePolicyStore,
   IssuanceJournal,
+  PolicyStore,
   SettingsStore,
+  ThingGroupStore,
   ThingStore,
   TokenStore,
 } from './interfaces.js';
+import * as journal from './journal.js';
+import * as lifecycle from './lifecycle.js';
+import * as policies from './policies.js';
 import type {
   CaKeyRecord,
+  CaProvisioning,
+  CaProvisioningUpdate,
   CaRecord,
   CaStatus,
   CertificateFilter,
   CertificateQuery,
   CertificateRecord,
+  CertificateStatus,
+  CertificateStatusChange,
+  CertificateStatusEntry,
+  EffectivePolicy,
   IssuanceIntent,
   NewCa,
   NewCaKey,
   NewCertificate,
   NewThing,
+  NewThingGroup,
   NewToken,
   Page,
   PageRequest,
+  PolicyAttachment,
+  PolicyDocument,
+  PolicyRecord,
+  PolicySummary,
+  PolicyTarget,
+  PolicyVersionRecord,
+  ThingGroupAncestor,
+  ThingGroupRecord,
   ThingRecord,
+  ThingUpdate,
   TokenRecord,
 } from './records.js';
 import type { Db, StoreDialect } from './schema.js';
+import * as settings from './settings.js';
+import * as things from './things.js';
+import * as tokens from './tokens.js';
+import { transaction, type StoreContext } from './transaction.js';
 
 /**
  * The one object that holds the database connection. It implements every
@@ -40,10 +70,23 @@ import type { Db, StoreDialect } from './schema.js';
  * needs. Made by openStore().
  */
 export class Store
-  implements CaStore, CaKeyStore, IssuanceJournal, CertificateStore, ThingStore, TokenStore, SettingsStore
+  implements
+    CaStore,
+    CaKeyStore,
+    CaProvisioningStore,
+    IssuanceJournal,
+    CertificateStore,
+    CertificateLifecycleStore,
+    ThingStore,
+    ThingGroupStore,
+    PolicyStore,
+    EffectivePolicyStore,
+    AuditLogStore,
+    TokenStore,
+    SettingsStore
 {
-  #db: Db;
-  #now: () => Date;
+  readonly #db: Db;
+  readonly #ctx: StoreContext;
   #closing: Promise<void> | undefined;
 
   /** @internal Use openStore(): it configures the connection and migrates. */
@@ -53,7 +96,7 @@ export class Store
     now: () => Date,
   ) {
     this.#db = db;
-    this.#now = now;
+    this.#ctx = { db, dialect, now };
   }
 
   /** Closes the connection (or pool). Idempotent. */
@@ -62,92 +105,137 @@ export class Store
     return this.#closing;
   }
 
-  // CaStore
-  insertCa(ca: NewCa): Promise<void> {
-    return cas.insertCa(this.#db, ca);
-  }
-  getCa(id: string): Promise<CaRecord | undefined> {
-    return cas.getCa(this.#db, id);
-  }
-  getCaByName(name: string): Promise<CaRecord | undefined> {
-    return cas.getCaByName(this.#db, name);
-  }
-  listCas(): Promise<CaRecord[]> {
-    return cas.listCas(this.#db);
-  }
-  setCaStatus(id: string, status: CaStatus): Promise<void> {
-    return cas.setCaStatus(this.#db, id, status);
+  // CaStore, CaProvisioningStore
+  insertCa(ca: NewCa, a?: AuditInput): Promise<void> { return cas.insertCa(this.#ctx, ca, a); }
+  getCa(id: string): Promise<CaRecord | undefined> { return cas.getCa(this.#db, id); }
+  getCaByName(name: string): Promise<CaRecord | undefined> { return cas.getCaByName(this.#db, name); }
+  listCas(): Promise<CaRecord[]> { return cas.listCas(this.#db); }
+  setCaStatus(id: string, status: CaStatus, a?: AuditInput): Promise<void> { return cas.setCaStatus(this.#ctx, id, status, a); }
+  getCaProvisioning(caId: string): Promise<CaProvisioning | undefined> { return cas.getCaProvisioning(this.#db, caId); }
+  updateCa(caId: string, update: CaProvisioningUpdate, a?: AuditInput): Promise<CaProvisioning> {
+    return cas.updateCa(this.#ctx, caId, update, a);
   }
 
   // CaKeyStore
-  putCaKey(caId: string, keyStore: string, sealed: Uint8Array): Promise<void> {
-    return cas.putCaKey(this.#db, caId, { keyStore, sealed }, this.#now());
+  putCaKey(caId: string, keyStore: string, sealed: Uint8Array, a?: AuditInput): Promise<void> {
+    return cas.putCaKey(this.#ctx, caId, { keyStore, sealed }, a);
   }
-  getCaKey(caId: string): Promise<CaKeyRecord | undefined> {
-    return cas.getCaKey(this.#db, caId);
-  }
-  createCaWithKey(ca: NewCa, key: NewCaKey): Promise<void> {
-    return cas.createCaWithKey(this.#db, ca, key);
-  }
+  getCaKey(caId: string): Promise<CaKeyRecord | undefined> { return cas.getCaKey(this.#db, caId); }
+  createCaWithKey(ca: NewCa, key: NewCaKey, a?: AuditInput): Promise<void> { return cas.createCaWithKey(this.#ctx, ca, key, a); }
 
   // IssuanceJournal
-  recordIntent(intent: IssuanceIntent): Promise<void> {
-    return journal.recordIntent(this.#db, intent);
-  }
-  hasSerial(serial: string): Promise<boolean> {
-    return journal.hasSerial(this.#db, serial);
-  }
+  recordIntent(intent: IssuanceIntent): Promise<void> { return journal.recordIntent(this.#db, intent); }
+  hasSerial(serial: string): Promise<boolean> { return journal.hasSerial(this.#db, serial); }
 
-  // CertificateStore
-  insertCertificate(certificate: NewCertificate): Promise<void> {
-    return certificates.insertCertificate(this.#db, certificate);
+  // CertificateStore, CertificateLifecycleStore
+  insertCertificate(certificate: NewCertificate, a?: AuditInput): Promise<void> {
+    return certificates.insertCertificate(this.#ctx, certificate, a);
   }
-  getCertificate(id: string): Promise<CertificateRecord | undefined> {
-    return certificates.getCertificate(this.#db, id);
-  }
+  getCertificate(id: string): Promise<CertificateRecord | undefined> { return certificates.getCertificate(this.#db, id); }
   getCertificateBySerial(serial: string): Promise<CertificateRecord | undefined> {
     return certificates.getCertificateBySerial(this.#db, serial);
   }
-  listCertificates(query: CertificateQuery): Promise<Page<CertificateRecord>> {
-    return certificates.listCertificates(this.#db, query);
+  listCertificates(query: CertificateQuery): Promise<Page<CertificateRecord>> { return certificates.listCertificates(this.#db, query); }
+  countCertificates(filter?: CertificateFilter): Promise<number> { return certificates.countCertificates(this.#db, filter); }
+  setCertificateStatus(
+    id: string,
+    from: CertificateStatus,
+    to: CertificateStatus,
+    change: CertificateStatusChange,
+    a?: AuditInput,
+  ): Promise<CertificateRecord> {
+    return lifecycle.setCertificateStatus(this.#ctx, id, from, to, change, a);
   }
-  countCertificates(filter?: CertificateFilter): Promise<number> {
-    return certificates.countCertificates(this.#db, filter);
+  attachCertificateToThing(id: string, thing: string, a?: AuditInput): Promise<void> {
+    return lifecycle.attachCertificateToThing(this.#ctx, id, thing, a);
   }
+  detachCertificate(id: string, a?: AuditInput): Promise<void> { return lifecycle.detachCertificate(this.#ctx, id, a); }
+  certificateHistory(id: string): Promise<CertificateStatusEntry[]> { return lifecycle.certificateHistory(this.#db, id); }
 
   // ThingStore
-  createThing(thing: NewThing): Promise<ThingRecord> {
-    return things.createThing(this.#db, thing, this.#now());
+  createThing(thing: NewThing, a?: AuditInput): Promise<ThingRecord> { return things.createThing(this.#ctx, thing, a); }
+  getThing(name: string): Promise<ThingRecord | undefined> { return things.getThing(this.#db, name); }
+  listThings(page: PageRequest): Promise<Page<ThingRecord>> { return things.listThings(this.#db, page); }
+  updateThing(name: string, update: ThingUpdate, a?: AuditInput): Promise<ThingRecord> {
+    return things.updateThing(this.#ctx, name, update, a);
   }
-  getThing(name: string): Promise<ThingRecord | undefined> {
-    return things.getThing(this.#db, name);
+  deleteThing(name: string, a?: AuditInput): Promise<void> { return things.deleteThing(this.#ctx, name, a); }
+
+  // ThingGroupStore
+  createGroup(group: NewThingGroup, a?: AuditInput): Promise<ThingGroupRecord> { return groups.createGroup(this.#ctx, group, a); }
+  getGroup(name: string): Promise<ThingGroupRecord | undefined> { return groups.getGroup(this.#db, name); }
+  listGroups(page: PageRequest): Promise<Page<ThingGroupRecord>> { return groups.listGroups(this.#db, page); }
+  setGroupParent(name: string, parent: string | null, a?: AuditInput): Promise<ThingGroupRecord> {
+    return groups.setGroupParent(this.#ctx, name, parent, a);
   }
-  listThings(page: PageRequest): Promise<Page<ThingRecord>> {
-    return things.listThings(this.#db, page);
+  deleteGroup(name: string, a?: AuditInput): Promise<void> { return groups.deleteGroup(this.#ctx, name, a); }
+  addThingToGroup(group: string, thing: string, a?: AuditInput): Promise<void> {
+    return groups.addThingToGroup(this.#ctx, group, thing, a);
   }
+  removeThingFromGroup(group: string, thing: string, a?: AuditInput): Promise<void> {
+    return groups.removeThingFromGroup(this.#ctx, group, thing, a);
+  }
+  listGroupMembers(group: string, page: PageRequest): Promise<Page<ThingRecord>> {
+    return groups.listGroupMembers(this.#db, group, page);
+  }
+  groupsOfThing(thing: string): Promise<ThingGroupAncestor[]> { return groups.groupsOfThing(this.#db, thing); }
+
+  // PolicyStore, EffectivePolicyStore
+  createPolicy(name: string, document: PolicyDocument, a?: AuditInput): Promise<PolicyRecord> {
+    return policies.createPolicy(this.#ctx, name, document, a);
+  }
+  getPolicy(name: string): Promise<PolicyRecord | undefined> { return policies.getPolicy(this.#db, name); }
+  getPolicyVersion(name: string, version: number): Promise<PolicyVersionRecord | undefined> {
+    return policies.getPolicyVersion(this.#db, name, version);
+  }
+  listPolicies(page: PageRequest): Promise<Page<PolicySummary>> { return policies.listPolicies(this.#db, page); }
+  createPolicyVersion(
+    name: string,
+    document: PolicyDocument,
+    options?: { setDefault?: boolean },
+    a?: AuditInput,
+  ): Promise<PolicyVersionRecord> {
+    return policies.createPolicyVersion(this.#ctx, name, document, options, a);
+  }
+  setDefaultPolicyVersion(name: string, version: number, a?: AuditInput): Promise<void> {
+    return policies.setDefaultPolicyVersion(this.#ctx, name, version, a);
+  }
+  deletePolicyVersion(name: string, version: number, a?: AuditInput): Promise<void> {
+    return policies.deletePolicyVersion(this.#ctx, name, version, a);
+  }
+  deletePolicy(name: string, a?: AuditInput): Promise<void> { return policies.deletePolicy(this.#ctx, name, a); }
+  attachPolicy(name: string, target: PolicyTarget, a?: AuditInput): Promise<void> {
+    return attachments.attachPolicy(this.#ctx, name, target, a);
+  }
+  detachPolicy(name: string, target: PolicyTarget, a?: AuditInput): Promise<void> {
+    return attachments.detachPolicy(this.#ctx, name, target, a);
+  }
+  listAttachments(name: string, page: PageRequest): Promise<Page<PolicyAttachment>> {
+    return attachments.listAttachments(this.#db, name, page);
+  }
+  policiesOfTarget(target: PolicyTarget): Promise<string[]> { return attachments.policiesOfTarget(this.#db, target); }
+  effectivePolicies(certificateId: string): Promise<EffectivePolicy[]> {
+    return attachments.effectivePolicies(this.#db, certificateId);
+  }
+
+  // AuditLogStore
+  async appendAudit(entry: AuditInput): Promise<AuditEntry> {
+    const prepared = audit.prepareAudit(entry, this.#ctx.now);
+    return guarded('audit log', () => transaction(this.#db, (trx) => audit.appendAudit(trx, this.dialect, prepared)));
+  }
+  listAuditLog(query: AuditQuery): Promise<Page<AuditEntry>> { return audit.listAuditLog(this.#db, query); }
+  verifyAuditLog(): Promise<AuditVerification> { return audit.verifyAuditLog(this.#db); }
 
   // TokenStore
-  insertToken(token: NewToken): Promise<void> {
-    return tokens.insertToken(this.#db, token);
+  insertToken(token: NewToken, a?: AuditInput): Promise<void> { return tokens.insertToken(this.#ctx, token, a); }
+  findTokenByHash(tokenHash: string): Promise<TokenRecord | undefined> { return tokens.findTokenByHash(this.#db, tokenHash); }
+  listTokens(): Promise<TokenRecord[]> { return tokens.listTokens(this.#db); }
+  revokeToken(id: string, at?: Date, a?: AuditInput): Promise<void> {
+    return tokens.revokeToken(this.#ctx, id, at ?? this.#ctx.now(), a);
   }
-  findTokenByHash(tokenHash: string): Promise<TokenRecord | undefined> {
-    return tokens.findTokenByHash(this.#db, tokenHash);
-  }
-  listTokens(): Promise<TokenRecord[]> {
-    return tokens.listTokens(this.#db);
-  }
-  revokeToken(id: string, at?: Date): Promise<void> {
-    return tokens.revokeToken(this.#db, id, at ?? this.#now());
-  }
-  touchToken(id: string, at: Date): Promise<void> {
-    return tokens.touchToken(this.#db, id, at);
-  }
+  touchToken(id: string, at: Date): Promise<void> { return tokens.touchToken(this.#db, id, at); }
 
   // SettingsStore
-  getSetting(key: string): Promise<string | undefined> {
-    return settings.getSetting(this.#db, key);
-  }
-  putSetting(key: string, value: string): Promise<void> {
-    return settings.putSetting(this.#db, key, value);
-  }
+  getSetting(key: string): Promise<string | undefined> { return settings.getSetting(this.#db, key); }
+  putSetting(key: string, value: string): Promise<void> { return settings.putSetting(this.#db, key, value); }
 }

@@ -1,21 +1,74 @@
 import { CertfleetError } from '../errors.js';
 import { fromIso, toIso } from './columns.js';
 import { checkLimit, decodeCursor, encodeCursor } from './cursor.js';
-import { guarded } from './driver-errors.js';
-import type { NewThing, Page, PageRequest, ThingAttributes, ThingRecord } from './records.js';
+import type { AuditInput } from './audit-records.js';
+import { classifyDriverError, guarded } from './driver-errors.js';
+import type { NewThing, Page, PageRequest, ThingAttributes, ThingRecord, ThingUpdate } from './records.js';
 import type { Db, ThingsTable } from './schema.js';
+import { write, type StoreContext } from './transaction.js';
 
 /* SQL for `things`. */
 
-const THING_COLUMNS = ['name', 'attributes', 'created_at', 'updated_at'] as const;
+export const THING_COLUMNS = ['name', 'attributes', 'created_at', 'updated_at'] as const;
 const CURSOR_KIND = 'things';
 
-export async function createThing(db: Db, thing: NewThing, now: Date): Promise<ThingRecord> {
-  const attributes = checkAttributes(thing.attributes ?? {});
-  const at = toIso(now, 'createdAt');
+export async function createThing(ctx: StoreContext, thing: NewThing, audit?: AuditInput): Promise<ThingRecord> {
+  const attributes = checkAttributes(thing.attributes ?? {}, 'thing');
+  const at = toIso(ctx.now(), 'createdAt');
   const row: ThingsTable = { name: thing.name, attributes: JSON.stringify(attributes), created_at: at, updated_at: at };
-  await guarded(`thing ${thing.name}`, () => db.insertInto('things').values(row).execute());
+  await write(ctx, `thing ${thing.name}`, audit, (trx) => trx.insertInto('things').values(row).execute());
   return thingRecord(row);
+}
+
+/** Replaces the attributes; 'not-found' if there is no such thing. */
+export async function updateThing(
+  ctx: StoreContext,
+  name: string,
+  update: ThingUpdate,
+  audit?: AuditInput,
+): Promise<ThingRecord> {
+  const attributes = JSON.stringify(checkAttributes(update.attributes, 'thing'));
+  const at = toIso(ctx.now(), 'updatedAt');
+  return write(ctx, `thing ${name}`, audit, async (trx) => {
+    const row = await trx
+      .updateTable('things')
+      .set({ attributes, updated_at: at })
+      .where('name', '=', name)
+      .returning(THING_COLUMNS)
+      .executeTakeFirst();
+    if (row === undefined) throw new CertfleetError('not-found', `thing ${name} not found`);
+    return thingRecord(row);
+  });
+}
+
+/**
+ * 'invalid-state' while any certificate (whatever its status) names the
+ * thing: it must be detached first, so no certificate is left pointing at a
+ * device that no longer exists. Group memberships go with the thing.
+ */
+export async function deleteThing(ctx: StoreContext, name: string, audit?: AuditInput): Promise<void> {
+  const attached = () => new CertfleetError('invalid-state', `thing ${name} still has certificates attached`);
+  await write(ctx, `thing ${name}`, audit, async (trx) => {
+    const certificate = await trx
+      .selectFrom('certificates')
+      .select('id')
+      .where('thing_name', '=', name)
+      .limit(1)
+      .executeTakeFirst();
+    if (certificate !== undefined) throw attached();
+    await trx.deleteFrom('thing_group_members').where('thing_name', '=', name).execute();
+    try {
+      const result = await trx.deleteFrom('things').where('name', '=', name).executeTakeFirst();
+      if (result.numDeletedRows === 0n) throw new CertfleetError('not-found', `thing ${name} not found`);
+    } catch (err) {
+      // PostgreSQL: a certificate or group membership added by a transaction
+      // that committed after our check (the delete waited for its row lock).
+      if (classifyDriverError(err) === 'foreign-key') {
+        throw new CertfleetError('invalid-state', `thing ${name} gained a certificate or group while being deleted; retry`);
+      }
+      throw err;
+    }
+  });
 }
 
 export async function getThing(db: Db, name: string): Promise<ThingRecord | undefined> {
@@ -40,20 +93,20 @@ export async function listThings(db: Db, page: PageRequest): Promise<Page<ThingR
 }
 
 // The column promises a JSON object of strings; refusing anything else here
-// keeps every reader from having to re-validate it.
-function checkAttributes(attributes: unknown): ThingAttributes {
+// keeps every reader from having to re-validate it. Shared with thing groups.
+export function checkAttributes(attributes: unknown, owner: 'thing' | 'group'): ThingAttributes {
   if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
-    throw new CertfleetError('bad-request', 'thing attributes must be an object');
+    throw new CertfleetError('bad-request', `${owner} attributes must be an object`);
   }
   for (const [key, value] of Object.entries(attributes)) {
     if (typeof value !== 'string') {
-      throw new CertfleetError('bad-request', `thing attribute ${JSON.stringify(key)} must be a string`);
+      throw new CertfleetError('bad-request', `${owner} attribute ${JSON.stringify(key)} must be a string`);
     }
   }
   return attributes as ThingAttributes;
 }
 
-function thingRecord(row: ThingsTable): ThingRecord {
+export function thingRecord(row: ThingsTable): ThingRecord {
   return {
     name: row.name,
     attributes: JSON.parse(row.attributes) as ThingAttributes,

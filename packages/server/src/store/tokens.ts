@@ -1,8 +1,10 @@
 import { CertfleetError } from '../errors.js';
 import { fromIso, fromIsoOrNull, toIso, toIsoOrNull } from './columns.js';
+import type { AuditInput } from './audit-records.js';
 import { guarded } from './driver-errors.js';
 import type { NewToken, TokenRecord } from './records.js';
 import type { ApiTokensTable, Db } from './schema.js';
+import { write, type StoreContext } from './transaction.js';
 
 /* SQL for `api_tokens`. */
 
@@ -24,7 +26,7 @@ const TOKEN_COLUMNS = [
  */
 export const TOUCH_INTERVAL_MS = 60_000;
 
-export async function insertToken(db: Db, token: NewToken): Promise<void> {
+export async function insertToken(ctx: StoreContext, token: NewToken, audit?: AuditInput): Promise<void> {
   const row: ApiTokensTable = {
     id: token.id,
     name: token.name,
@@ -35,7 +37,7 @@ export async function insertToken(db: Db, token: NewToken): Promise<void> {
     revoked_at: null,
     last_used_at: null,
   };
-  await guarded(`token ${token.id}`, () => db.insertInto('api_tokens').values(row).execute());
+  await write(ctx, `token ${token.id}`, audit, (trx) => trx.insertInto('api_tokens').values(row).execute());
 }
 
 export async function findTokenByHash(db: Db, tokenHash: string): Promise<TokenRecord | undefined> {
@@ -52,10 +54,11 @@ export async function listTokens(db: Db): Promise<TokenRecord[]> {
   return rows.map(tokenRecord);
 }
 
-export async function revokeToken(db: Db, id: string, at: Date): Promise<void> {
+/** Idempotent; the audit entry, if given, is appended on every call (it records the request). */
+export async function revokeToken(ctx: StoreContext, id: string, at: Date, audit?: AuditInput): Promise<void> {
   const revokedAt = toIso(at, 'revokedAt');
-  await guarded(`token ${id}`, async () => {
-    const result = await db
+  await write(ctx, `token ${id}`, audit, async (trx) => {
+    const result = await trx
       .updateTable('api_tokens')
       .set({ revoked_at: revokedAt })
       .where('id', '=', id)
@@ -63,7 +66,7 @@ export async function revokeToken(db: Db, id: string, at: Date): Promise<void> {
       .executeTakeFirst();
     if (result.numUpdatedRows > 0n) return;
     // Nothing updated: either already revoked (fine) or no such token.
-    const existing = await db.selectFrom('api_tokens').select('id').where('id', '=', id).executeTakeFirst();
+    const existing = await trx.selectFrom('api_tokens').select('id').where('id', '=', id).executeTakeFirst();
     if (existing === undefined) throw new CertfleetError('not-found', `token ${id} not found`);
   });
 }

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import type { MigrationContext } from './context.js';
 import * as m001 from './001_initial.js';
+import * as m002 from './002_registry.js';
 
 /*
  * The ordered list of schema versions. Names sort in application order
@@ -13,5 +14,6 @@ import * as m001 from './001_initial.js';
 export function migrations(ctx: MigrationContext): Record<string, Migration> {
   return {
     '001_initial': { up: (db) => m001.up(db, ctx), down: (db) => m001.down(db) },
+    '002_registry': { up: (db) => m002.up(db, ctx), down: (db) => m002.down(db) },
   };
 }
