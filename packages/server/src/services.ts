@@ -3,7 +3,11 @@
  * at start-up from validated configuration (STYLE.md rule 6); the CLI and
  * tests are the only callers.
  */
+import { EventBus } from './events/bus.js';
 import { Authorities } from './registry/authorities.js';
+import { CertificateRegistry } from './registry/certificate-registry.js';
+import { PolicyRegistry } from './registry/policy-registry.js';
+import { ThingRegistry } from './registry/thing-registry.js';
 import { Issuance } from './registry/issuance.js';
 import { Tokens } from './registry/tokens.js';
 import { sealerFor } from './signer/sealer.js';
@@ -29,6 +33,11 @@ export interface Services {
   readonly authorities: Authorities;
   readonly issuance: Issuance;
   readonly tokens: Tokens;
+  readonly things: ThingRegistry;
+  readonly policies: PolicyRegistry;
+  readonly certificates: CertificateRegistry;
+  /** Changes the registry made, for the broker, webhooks and other nodes. */
+  readonly bus: EventBus;
   readonly now: () => Date;
   close(): Promise<void>;
 }
@@ -37,9 +46,13 @@ export async function openServices(opts: ServicesOptions): Promise<Services> {
   const now = opts.now ?? (() => new Date());
   const sealer = sealerFor(opts.masterKeyFile, opts.passphrase, opts.createMasterKey ?? false);
   const store = await openStore(opts.database, { now, ...(opts.schema ? { schema: opts.schema } : {}) });
+  const bus = new EventBus();
   const signer = new Signer({ keys: store, journal: store, sealer, now });
-  const authorities = new Authorities({ cas: store, settings: store, signer, now });
+  const authorities = new Authorities({ cas: store, settings: store, signer, bus, now });
   const issuance = new Issuance({ certificates: store, things: store, authorities, signer, now });
   const tokens = new Tokens(store, now);
-  return { store, signer, authorities, issuance, tokens, now, close: () => store.close() };
+  const things = new ThingRegistry({ things: store, groups: store, bus });
+  const policies = new PolicyRegistry({ policies: store, certificates: store, groups: store, bus });
+  const certificates = new CertificateRegistry({ certificates: store, cas: store, things: store, policies: store, bus, now });
+  return { store, signer, authorities, issuance, tokens, things, policies, certificates, bus, now, close: () => store.close() };
 }

@@ -11,6 +11,9 @@ import { caRoutes } from './routes/cas.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { thingRoutes } from './routes/things.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { auditLogRoutes } from './routes/audit-log.js';
+import { groupRoutes } from './routes/groups.js';
+import { policyRoutes } from './routes/policies.js';
 
 export interface ApiOptions {
   readonly https?: { key: string; cert: string };
@@ -53,6 +56,9 @@ export async function buildApi(s: Services, opts: ApiOptions = {}): Promise<Fast
   certificateRoutes(app, s);
   caRoutes(app, s);
   tokenRoutes(app, s);
+  groupRoutes(app, s);
+  policyRoutes(app, s);
+  auditLogRoutes(app, s);
   app.get('/api/v1/openapi.json', { config: { scopes: 'public' }, schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { config: { scopes: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
   return app;

@@ -22,10 +22,13 @@ import {
 } from '@certfleet/pki';
 import { CertfleetError } from '../errors.js';
 import type { Signer } from '../signer/signer.js';
-import type { CaKeyStore, CaRecord, CaStore, SettingsStore } from '../store/index.js';
+import type { EventBus } from '../events/bus.js';
+import type { CaKeyStore, CaProvisioning, CaProvisioningStore, CaRecord, CaStatus, CaStore, SettingsStore } from '../store/index.js';
+import { audit, INIT, type Actor } from './actor.js';
 
 export interface AuthoritiesDeps {
-  readonly cas: CaStore & Pick<CaKeyStore, 'createCaWithKey'>;
+  readonly cas: CaStore & Pick<CaKeyStore, 'createCaWithKey'> & CaProvisioningStore;
+  readonly bus: Pick<EventBus, 'emit'>;
   readonly settings: SettingsStore;
   readonly signer: Signer;
   readonly now: () => Date;
@@ -61,16 +64,16 @@ export class Authorities {
 
   constructor(private readonly deps: AuthoritiesDeps) {}
 
-  async createRoot(req: NewAuthority): Promise<CaRecord> {
-    return this.create(req, undefined);
+  async createRoot(req: NewAuthority, actor: Actor = INIT): Promise<CaRecord> {
+    return this.create(req, undefined, actor);
   }
 
-  async createIntermediate(req: NewAuthority & { parentId: string }): Promise<CaRecord> {
+  async createIntermediate(req: NewAuthority & { parentId: string }, actor: Actor = INIT): Promise<CaRecord> {
     const parent = await this.load(req.parentId);
-    return this.create(req, parent);
+    return this.create(req, parent, actor);
   }
 
-  private async create(req: NewAuthority, parent: Loaded | undefined): Promise<CaRecord> {
+  private async create(req: NewAuthority, parent: Loaded | undefined, actor: Actor): Promise<CaRecord> {
     if (!CA_NAME.test(req.name)) throw new CertfleetError('bad-request', `CA name "${req.name}" must be 1-64 of A-Z a-z 0-9 . _ -`);
     if (await this.deps.cas.getCaByName(req.name)) throw new CertfleetError('conflict', `a CA named ${req.name} exists`);
     if (parent && parent.record.status !== 'active') throw new CertfleetError('invalid-state', `parent CA ${parent.record.name} is ${parent.record.status}`);
@@ -106,7 +109,11 @@ export class Authorities {
         pathLen: cert.basicConstraints()?.pathLen ?? null,
         createdAt: now,
       };
-      await this.deps.cas.createCaWithKey(record, signer.sealedKey(id));
+      await this.deps.cas.createCaWithKey(
+        record,
+        signer.sealedKey(id),
+        audit(actor, 'ca.create', `ca:${id}`, { name: record.name, kind: record.kind, parentId: record.parentId, subject: record.subject, keyAlgorithm: record.keyAlgorithm }),
+      );
       signer.keyStored(id);
       return record;
     } catch (err) {
@@ -174,6 +181,30 @@ export class Authorities {
       if (out.length > 8) throw new CertfleetError('internal', 'CA hierarchy deeper than 8: a parent loop?');
     }
     return out;
+  }
+
+  /** Activates, deactivates or revokes a CA; the broker stops admitting under it at once. */
+  async setStatus(actor: Actor, idOrName: string, status: CaStatus): Promise<CaRecord> {
+    const ca = await this.get(idOrName);
+    if (ca.status === status) return ca;
+    if (ca.status === 'revoked') throw new CertfleetError('invalid-state', `CA ${ca.name} is revoked, which is final`);
+    await this.deps.cas.setCaStatus(ca.id, status, audit(actor, `ca.${status === 'active' ? 'activate' : status === 'revoked' ? 'revoke' : 'deactivate'}`, `ca:${ca.id}`, { from: ca.status, to: status }));
+    this.invalidate(ca.id);
+    this.deps.bus.emit('ca.status-changed', { caId: ca.id, to: status });
+    return { ...ca, status };
+  }
+
+  async provisioning(idOrName: string): Promise<CaProvisioning> {
+    const ca = await this.get(idOrName);
+    const p = await this.deps.cas.getCaProvisioning(ca.id);
+    if (!p) throw new CertfleetError('not-found', `no CA ${idOrName}`);
+    return p;
+  }
+
+  async updateProvisioning(actor: Actor, idOrName: string, update: { autoRegistration?: boolean; provisioningTemplate?: string | null }): Promise<CaProvisioning> {
+    const ca = await this.get(idOrName);
+    await this.deps.cas.updateCa(ca.id, update, audit(actor, 'ca.update', `ca:${ca.id}`, { ...update }));
+    return this.provisioning(ca.id);
   }
 
   /** Forgets cached CA state (after a status change). */

@@ -29,6 +29,7 @@ import { CertfleetError } from '../errors.js';
 import type { Signer } from '../signer/signer.js';
 import type { CertificateRecord, CertificateStore, ThingStore } from '../store/index.js';
 import type { Authorities } from './authorities.js';
+import { audit, type Actor } from './actor.js';
 import { checkThingName } from './things.js';
 
 /** Profiles a caller may name; CA profiles are only reachable through Authorities. */
@@ -42,6 +43,8 @@ export interface IssueRequest {
   readonly issuer?: string;
   /** Extra names (servers need at least one). */
   readonly sans?: readonly GeneralName[];
+  /** Who asks, for the audit log; issuance by certfleet itself (TLS, provisioning) is journalled but not audited. */
+  readonly actor?: Actor;
 }
 
 export interface CsrRequest extends IssueRequest {
@@ -135,7 +138,10 @@ export class Issuance {
       revocationReason: null,
     };
     // Durable before anyone sees it (DESIGN.md: the answer follows the commit).
-    await this.deps.certificates.insertCertificate(record);
+    await this.deps.certificates.insertCertificate(
+      record,
+      req.actor ? audit(req.actor, 'certificate.issue', `certificate:${record.id}`, { serial: record.serial, issuerId, thing: record.thingName, profile: profile.name }) : undefined,
+    );
     const chain = await authorities.chain(issuerId);
     return {
       record,

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '@certfleet/pki';
 import type { Services } from '../../services.js';
+import { actorOf } from './actor.js';
 import { caSchema, caView, problemSchema } from './views.js';
 
 const READ = ['operator', 'auditor', 'provisioner'] as const;
@@ -10,13 +11,16 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
   app.get(
     '/api/v1/cas',
     { config: { scopes: READ }, schema: { summary: 'List certificate authorities', tags: ['cas'], response: { 200: { type: 'object', properties: { items: { type: 'array', items: caSchema } } } } } },
-    async () => ({ items: (await s.authorities.list()).map(caView) }),
+    async () => ({ items: (await s.authorities.list()).map((c) => caView(c)) }),
   );
 
   app.get<{ Params: { id: string } }>(
     '/api/v1/cas/:id',
     { config: { scopes: READ }, schema: { summary: 'Get a CA by id or name', tags: ['cas'], response: { 200: caSchema, '4xx': problemSchema } } },
-    async (req) => caView(await s.authorities.get(req.params.id)),
+    async (req) => {
+      const ca = await s.authorities.get(req.params.id);
+      return caView(ca, await s.authorities.provisioning(ca.id));
+    },
   );
 
   app.post<{ Body: { name: string; subject?: string; keyAlgorithm?: KeyAlgorithm; parent?: string; validityDays?: number; pathLen?: number | null } }>(
@@ -51,9 +55,46 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
         ...(b.validityDays ? { validityDays: b.validityDays } : {}),
       };
       const rec = b.parent
-        ? await s.authorities.createIntermediate({ ...base, parentId: (await s.authorities.get(b.parent)).id, ...(b.pathLen !== undefined ? { pathLen: b.pathLen } : {}) })
-        : await s.authorities.createRoot(base);
+        ? await s.authorities.createIntermediate({ ...base, parentId: (await s.authorities.get(b.parent)).id, ...(b.pathLen !== undefined ? { pathLen: b.pathLen } : {}) }, actorOf(req))
+        : await s.authorities.createRoot(base, actorOf(req));
       return reply.code(201).send(caView(rec));
     },
   );
+
+  app.patch<{ Params: { id: string }; Body: { status?: 'active' | 'inactive' | 'revoked'; autoRegistration?: boolean; provisioningTemplate?: string | null } }>(
+    '/api/v1/cas/:id',
+    {
+      config: { scopes: ['admin'] },
+      schema: {
+        summary: 'Change a CA: status (revoked is final; the broker stops admitting under an inactive CA at once), auto-registration, provisioning template',
+        tags: ['cas'],
+        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            status: { type: 'string', enum: ['active', 'inactive', 'revoked'] },
+            autoRegistration: { type: 'boolean' },
+            provisioningTemplate: { type: ['string', 'null'], maxLength: 128 },
+          },
+        },
+        response: { 200: caSchema, '4xx': problemSchema },
+      },
+    },
+    async (req) => {
+      const b = req.body;
+      const actor = actorOf(req);
+      let ca = await s.authorities.get(req.params.id);
+      if (b.autoRegistration !== undefined || b.provisioningTemplate !== undefined) {
+        await s.authorities.updateProvisioning(actor, ca.id, {
+          ...(b.autoRegistration !== undefined ? { autoRegistration: b.autoRegistration } : {}),
+          ...(b.provisioningTemplate !== undefined ? { provisioningTemplate: b.provisioningTemplate } : {}),
+        });
+      }
+      if (b.status) ca = await s.authorities.setStatus(actor, ca.id, b.status);
+      return caView(ca, await s.authorities.provisioning(ca.id));
+    },
+  );
+
 }

@@ -6,7 +6,8 @@ import type { Issued } from '../../registry/issuance.js';
 import type { Services } from '../../services.js';
 import type { CertificateStatus } from '../../store/index.js';
 import { pageQuery, pageSchema } from './paging.js';
-import { certificateSchema, certificateView, problemSchema } from './views.js';
+import { actorOf } from './actor.js';
+import { certificateDetailSchema, certificateSchema, certificateView, detailView, problemSchema } from './views.js';
 
 const READ = ['operator', 'auditor', 'provisioner'] as const;
 const ISSUE = ['operator', 'provisioner'] as const;
@@ -80,7 +81,7 @@ export function certificateRoutes(app: FastifyInstance, s: Services): void {
       },
     },
     async (req, reply) => {
-      const issued = await s.issuance.fromCsr({ csr: req.body.csr, ...issueOptions(req.body) });
+      const issued = await s.issuance.fromCsr({ csr: req.body.csr, ...issueOptions(req.body), actor: actorOf(req) });
       return reply.code(201).send(issuedView(issued));
     },
   );
@@ -104,6 +105,7 @@ export function certificateRoutes(app: FastifyInstance, s: Services): void {
       const alg = req.body.keyAlgorithm;
       const issued = await s.issuance.withGeneratedKey({
         ...issueOptions(req.body),
+        actor: actorOf(req),
         ...(alg && isKeyAlgorithm(alg) ? { keyAlgorithm: alg } : {}),
         ...(req.body.commonName ? { commonName: req.body.commonName } : {}),
       });
@@ -145,14 +147,49 @@ export function certificateRoutes(app: FastifyInstance, s: Services): void {
     },
   );
 
+  const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } } as const;
   app.get<{ Params: { id: string } }>(
     '/api/v1/certificates/:id',
-    { config: { scopes: READ }, schema: { summary: 'Get a certificate by id (or by serial)', tags: ['certificates'], response: { 200: certificateSchema, '4xx': problemSchema } } },
-    async (req) => {
-      const id = req.params.id.toLowerCase();
-      const c = (await s.store.getCertificate(id)) ?? (await s.store.getCertificateBySerial(id));
-      if (!c) throw new CertfleetError('not-found', `no certificate ${req.params.id}`);
-      return certificateView(c, true);
+    {
+      config: { scopes: READ },
+      schema: { summary: 'Certificate detail: subject, issuer, serial, fingerprint, validity, key, status history, thing, policies', tags: ['certificates'], params: idParams, response: { 200: certificateDetailSchema, '4xx': problemSchema } },
     },
+    async (req) => detailView(await s.certificates.detail(req.params.id)),
+  );
+
+  app.post<{ Params: { id: string }; Body: { status: 'active' | 'inactive'; reason?: string } }>(
+    '/api/v1/certificates/:id/status',
+    {
+      config: { scopes: ['operator'] },
+      schema: {
+        summary: 'Activate or deactivate a certificate (revocation has its own route; pending states are set by certfleet)',
+        tags: ['certificates'],
+        params: idParams,
+        body: { type: 'object', required: ['status'], additionalProperties: false, properties: { status: { type: 'string', enum: ['active', 'inactive'] }, reason: { type: 'string', maxLength: 256 } } },
+        response: { 200: certificateSchema, '4xx': problemSchema },
+      },
+    },
+    async (req) => certificateView(await s.certificates.changeStatus(actorOf(req), req.params.id, req.body.status, req.body.reason ? { reason: req.body.reason } : {})),
+  );
+
+  app.post<{ Params: { id: string }; Body: { thing: string } }>(
+    '/api/v1/certificates/:id/attach',
+    {
+      config: { scopes: ['operator', 'provisioner'] },
+      schema: {
+        summary: 'Attach a certificate to a thing (one thing per certificate; a thing may hold several)',
+        tags: ['certificates'],
+        params: idParams,
+        body: { type: 'object', required: ['thing'], additionalProperties: false, properties: { thing: { type: 'string', maxLength: 128 } } },
+        response: { 200: certificateSchema, '4xx': problemSchema },
+      },
+    },
+    async (req) => certificateView(await s.certificates.attachToThing(actorOf(req), req.params.id, req.body.thing)),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/api/v1/certificates/:id/detach',
+    { config: { scopes: ['operator'] }, schema: { summary: 'Detach a certificate from its thing', tags: ['certificates'], params: idParams, response: { 200: certificateSchema, '4xx': problemSchema } } },
+    async (req) => certificateView(await s.certificates.detachFromThing(actorOf(req), req.params.id)),
   );
 }

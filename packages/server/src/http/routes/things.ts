@@ -1,10 +1,9 @@
 /** /api/v1/things */
 import type { FastifyInstance } from 'fastify';
-import { CertfleetError } from '../../errors.js';
-import { checkAttributes, checkThingName } from '../../registry/things.js';
 import type { Services } from '../../services.js';
 import { pageQuery, pageSchema } from './paging.js';
-import { problemSchema, thingSchema, thingView } from './views.js';
+import { actorOf } from './actor.js';
+import { certificateSchema, certificateView, problemSchema, thingSchema, thingView } from './views.js';
 
 const READ = ['operator', 'auditor', 'provisioner'] as const;
 const WRITE = ['operator', 'provisioner'] as const;
@@ -26,10 +25,7 @@ export function thingRoutes(app: FastifyInstance, s: Services): void {
         response: { 201: thingSchema, '4xx': problemSchema },
       },
     },
-    async (req, reply) => {
-      const thing = await s.store.createThing({ name: checkThingName(req.body.name), attributes: checkAttributes(req.body.attributes) });
-      return reply.code(201).send(thingView(thing));
-    },
+    async (req, reply) => reply.code(201).send(thingView(await s.things.createThing(actorOf(req), req.body.name, req.body.attributes))),
   );
 
   app.get<{ Querystring: { limit?: number; cursor?: string } }>(
@@ -44,13 +40,46 @@ export function thingRoutes(app: FastifyInstance, s: Services): void {
     },
   );
 
+  const nameParams = { type: 'object', properties: { name: { type: 'string', maxLength: 128 } } } as const;
+  const detailSchema = {
+    type: 'object',
+    properties: {
+      ...thingSchema.properties,
+      groups: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, depth: { type: 'integer' } } } },
+      certificates: { type: 'array', items: certificateSchema },
+    },
+  } as const;
   app.get<{ Params: { name: string } }>(
     '/api/v1/things/:name',
-    { config: { scopes: READ }, schema: { summary: 'Get a thing', tags: ['things'], response: { 200: thingSchema, '4xx': problemSchema } } },
+    { config: { scopes: READ }, schema: { summary: 'Get a thing with its groups (and their ancestors) and certificates', tags: ['things'], params: nameParams, response: { 200: detailSchema, '4xx': problemSchema } } },
     async (req) => {
-      const thing = await s.store.getThing(req.params.name);
-      if (!thing) throw new CertfleetError('not-found', `no thing named ${req.params.name}`);
-      return thingView(thing);
+      const thing = await s.things.getThing(req.params.name);
+      const certs = await s.store.listCertificates({ thing: thing.name, limit: 100 });
+      return { ...thingView(thing), groups: thing.groups.map((g) => ({ name: g.name, depth: g.depth })), certificates: certs.items.map((c) => certificateView(c)) };
+    },
+  );
+
+  app.patch<{ Params: { name: string }; Body: { attributes: Record<string, string> } }>(
+    '/api/v1/things/:name',
+    {
+      config: { scopes: WRITE },
+      schema: {
+        summary: "Replace a thing's attributes",
+        tags: ['things'],
+        params: nameParams,
+        body: { type: 'object', required: ['attributes'], additionalProperties: false, properties: { attributes: { type: 'object', additionalProperties: { type: 'string' } } } },
+        response: { 200: thingSchema, '4xx': problemSchema },
+      },
+    },
+    async (req) => thingView(await s.things.updateThing(actorOf(req), req.params.name, req.body.attributes)),
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    '/api/v1/things/:name',
+    { config: { scopes: ['operator'] }, schema: { summary: 'Delete a thing that holds no certificate', tags: ['things'], params: nameParams, response: { '4xx': problemSchema } } },
+    async (req, reply) => {
+      await s.things.deleteThing(actorOf(req), req.params.name);
+      return reply.code(204).send();
     },
   );
 }

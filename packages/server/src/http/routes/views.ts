@@ -1,6 +1,7 @@
 /** JSON shapes the API returns, and their schemas (which also feed the OpenAPI document). */
 import { encodePem } from '@certfleet/pki';
-import type { CaRecord, CertificateRecord, ThingRecord } from '../../store/index.js';
+import type { CertificateDetail } from '../../registry/certificate-registry.js';
+import type { CaProvisioning, CaRecord, CertificateRecord, ThingRecord } from '../../store/index.js';
 
 const pem = (der: Buffer): string => encodePem('CERTIFICATE', der);
 
@@ -47,6 +48,8 @@ export const caSchema = {
     notBefore: iso,
     notAfter: iso,
     pathLen: { type: ['integer', 'null'] },
+    autoRegistration: { type: 'boolean' },
+    provisioningTemplate: nullableStr,
     certificatePem: str,
   },
 } as const;
@@ -81,7 +84,7 @@ export const certificateView = (c: CertificateRecord, withPem = false) => ({
   ...(withPem ? { certificatePem: pem(c.der) } : {}),
 });
 
-export const caView = (c: CaRecord) => ({
+export const caView = (c: CaRecord, p?: CaProvisioning) => ({
   id: c.id,
   name: c.name,
   parentId: c.parentId,
@@ -93,6 +96,31 @@ export const caView = (c: CaRecord) => ({
   notBefore: c.notBefore.toISOString(),
   notAfter: c.notAfter.toISOString(),
   pathLen: c.pathLen,
+  ...(p ? { autoRegistration: p.autoRegistration, provisioningTemplate: p.provisioningTemplate } : {}),
   certificatePem: pem(c.certificateDer),
 });
 
+
+export const certificateDetailSchema = {
+  type: 'object',
+  properties: {
+    ...certificateSchema.properties,
+    issuer: str,
+    issuerName: nullableStr,
+    fingerprintSha256: str,
+    policies: { type: 'array', items: str },
+    history: {
+      type: 'array',
+      items: { type: 'object', properties: { status: str, reason: nullableStr, actor: str, at: iso } },
+    },
+  },
+} as const;
+
+export const detailView = (d: CertificateDetail) => ({
+  ...certificateView(d.record, true),
+  issuer: d.issuer,
+  issuerName: d.issuerName,
+  fingerprintSha256: d.fingerprintSha256,
+  policies: d.policies,
+  history: d.history.map((h) => ({ status: h.status, reason: h.reason, actor: h.actor, at: h.at.toISOString() })),
+});
