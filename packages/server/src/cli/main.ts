@@ -5,8 +5,11 @@ import { CertfleetError } from '../errors.js';
 import { initDataDir } from '../node/init.js';
 import { startNode } from '../node/serve.js';
 import { ApiError } from './client.js';
+import { auditLogCommands } from './commands/audit-log.js';
 import { caCommands } from './commands/ca.js';
 import { certCommands } from './commands/cert.js';
+import { groupCommands } from './commands/group.js';
+import { policyCommands } from './commands/policy.js';
 import { thingCommands } from './commands/thing.js';
 import { tokenCommands } from './commands/token.js';
 
@@ -78,6 +81,9 @@ export function program(): Command {
   certCommands(cmd);
   caCommands(cmd);
   tokenCommands(cmd);
+  groupCommands(cmd);
+  policyCommands(cmd);
+  auditLogCommands(cmd);
   return cmd;
 }
 

@@ -131,7 +131,7 @@ describe('audit log', () => {
   it('records every change with the token as actor, and the chain verifies', async () => {
     const log = await call('GET', `/api/v1/audit-log?actor=token:${adminId}&limit=1000`);
     const actions = new Set((log.body.items as { action: string }[]).map((e) => e.action));
-    for (const a of ['group.create', 'group.add-thing', 'thing.create', 'policy.create', 'policy.version.create', 'policy.version.set-default', 'policy.version.delete', 'policy.attach', 'certificate.set-status', 'certificate.activate']) {
+    for (const a of ['group.create', 'group.add-thing', 'thing.create', 'policy.create', 'policy.version.create', 'policy.version.set-default', 'policy.version.delete', 'policy.attach', 'certificate.deactivate', 'certificate.activate']) {
       assert.ok(actions.has(a), `${a} is audited`);
     }
     const caCreate = await call('GET', '/api/v1/audit-log?limit=1000');

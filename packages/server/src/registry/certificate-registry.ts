@@ -30,6 +30,15 @@ export interface CertificateRegistryDeps {
   readonly now: () => Date;
 }
 
+/** Audit action names by target status. */
+const STATUS_ACTION: Record<CertificateStatus, string> = {
+  active: 'activate',
+  inactive: 'deactivate',
+  revoked: 'revoke',
+  'pending-activation': 'set-pending-activation',
+  'pending-transfer': 'set-pending-transfer',
+};
+
 export interface CertificateDetail {
   readonly record: CertificateRecord;
   readonly issuer: string;
@@ -79,7 +88,7 @@ export class CertificateRegistry {
       c.status,
       to,
       { actor: actor.id, at: this.deps.now(), reason: opts.reason ?? null, revocationReason: opts.revocationReason ?? null },
-      audit(actor, `certificate.${to === 'active' ? 'activate' : to === 'revoked' ? 'revoke' : 'set-status'}`, `certificate:${c.id}`, {
+      audit(actor, `certificate.${STATUS_ACTION[to]}`, `certificate:${c.id}`, {
         from: c.status,
         to,
         ...(opts.revocationReason ? { revocationReason: opts.revocationReason } : {}),

@@ -1,8 +1,9 @@
 /** certfleet ca … */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { CertfleetError } from '../../errors.js';
 import { api } from '../client.js';
 import { parseDays, table } from '../format.js';
-import { print, server, withServer } from './common.js';
+import { fields, print, seg, server, withServer } from './common.js';
 
 interface Ca {
   id: string;
@@ -13,7 +14,31 @@ interface Ca {
   subject: string;
   notAfter: string;
   parentId: string | null;
+  serial?: string;
+  notBefore?: string;
+  pathLen?: number | null;
+  autoRegistration?: boolean;
+  provisioningTemplate?: string | null;
 }
+
+type Opts = { data: string; json?: boolean };
+
+const describe = (c: Ca): string =>
+  fields([
+    ['ca', `${c.name} (${c.id})`],
+    ['kind', c.kind],
+    ['status', c.status],
+    ['subject', c.subject],
+    ['parent', c.parentId ?? '(none)'],
+    ['serial', c.serial ?? ''],
+    ['valid', `${c.notBefore ?? '?'} to ${c.notAfter}`],
+    ['key', c.keyAlgorithm],
+    ['path length', c.pathLen === undefined || c.pathLen === null ? '(unlimited)' : String(c.pathLen)],
+    ['auto-registration', c.autoRegistration === undefined ? '' : c.autoRegistration ? 'on' : 'off'],
+    ['template', c.provisioningTemplate ?? '(none)'],
+  ]);
+
+const changed = (c: Ca): string => `CA ${c.name}: status ${c.status}, auto-registration ${c.autoRegistration ? 'on' : 'off'}, template ${c.provisioningTemplate ?? '(none)'}`;
 
 export function caCommands(cmd: Command): void {
   const ca = cmd.command('ca').description('certificate authorities');
@@ -38,4 +63,33 @@ export function caCommands(cmd: Command): void {
     const { items } = await api<{ items: Ca[] }>(server(o), 'GET', '/api/v1/cas');
     print(o.json, { items }, () => table(items, ['id', 'name', 'kind', 'status', 'keyAlgorithm', 'notAfter', 'subject']));
   });
+
+  withServer(ca.command('get <ca>').description('show a CA by id or name')).action(async (id: string, o: Opts) => {
+    const c = await api<Ca>(server(o), 'GET', `/api/v1/cas/${seg(id)}`);
+    print(o.json, c, () => describe(c));
+  });
+
+  withServer(ca.command('update <ca>').description('change what happens to device certificates this CA signed (just-in-time registration and provisioning)'))
+    .addOption(new Option('--auto-registration <on|off>', 'register device certificates of this CA on first connection').choices(['on', 'off']))
+    .option('--template <name>', 'provisioning template applied on first connection')
+    .option('--no-template', 'no provisioning template')
+    .action(async (id: string, o: Opts & { autoRegistration?: 'on' | 'off'; template?: string | false }) => {
+      const body = {
+        ...(o.autoRegistration ? { autoRegistration: o.autoRegistration === 'on' } : {}),
+        ...(o.template !== undefined ? { provisioningTemplate: o.template === false ? null : o.template } : {}),
+      };
+      if (Object.keys(body).length === 0) throw new CertfleetError('bad-request', 'nothing to change: give --auto-registration, --template or --no-template');
+      const c = await api<Ca>(server(o), 'PATCH', `/api/v1/cas/${seg(id)}`, body);
+      print(o.json, c, () => changed(c));
+    });
+
+  for (const [op, status] of [
+    ['activate', 'active'],
+    ['deactivate', 'inactive'],
+  ] as const) {
+    withServer(ca.command(`${op} <ca>`).description(status === 'inactive' ? 'make a CA inactive: the broker stops admitting devices under it at once (reversible)' : 'make an inactive CA active again')).action(async (id: string, o: Opts) => {
+      const c = await api<Ca>(server(o), 'PATCH', `/api/v1/cas/${seg(id)}`, { status });
+      print(o.json, c, () => `CA ${c.name} is ${c.status}`);
+    });
+  }
 }

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { writePrivate } from '../../config/data-dir.js';
 import { api } from '../client.js';
 import { parseDays, table } from '../format.js';
-import { print, server, withServer } from './common.js';
+import { fields, print, seg, server, withServer } from './common.js';
 
 interface CertView {
   id: string;
@@ -16,6 +16,40 @@ interface CertView {
   subject: string;
   notAfter: string;
   certificatePem?: string;
+}
+
+interface CertDetail extends CertView {
+  issuerId: string;
+  issuer: string;
+  issuerName: string | null;
+  fingerprintSha256: string;
+  notBefore: string;
+  keyAlgorithm: string;
+  revokedAt: string | null;
+  revocationReason: string | null;
+  policies: string[];
+  history: { status: string; reason: string | null; actor: string; at: string }[];
+  certificatePem: string;
+}
+
+type Opts = { data: string; json?: boolean };
+
+function describe(c: CertDetail): string {
+  const head = fields([
+    ['certificate', c.id],
+    ['subject', c.subject],
+    ['issuer', `${c.issuer}${c.issuerName ? ` (CA ${c.issuerName})` : ''}`],
+    ['serial', c.serial],
+    ['sha-256', c.fingerprintSha256],
+    ['valid', `${c.notBefore} to ${c.notAfter}`],
+    ['key', c.keyAlgorithm],
+    ['profile', c.profile],
+    ['status', `${c.status}${c.revokedAt ? ` since ${c.revokedAt}${c.revocationReason ? ` (${c.revocationReason})` : ''}` : ''}`],
+    ['thing', c.thing ?? '(none)'],
+    ['policies', c.policies.join(', ') || '(none)'],
+  ]);
+  const history = c.history.length ? table(c.history.map((h) => ({ ...h, reason: h.reason ?? '' })), ['at', 'status', 'reason', 'actor']) : '(none)';
+  return `${head}\n\nhistory:\n${history}`;
 }
 
 interface Issued {
@@ -116,11 +150,35 @@ export function certCommands(cmd: Command): void {
       print(o.json, { items }, () => table(items, ['id', 'thing', 'status', 'profile', 'notAfter', 'subject']));
     });
 
-  withServer(cert.command('get <id>').description('show a certificate (by id or serial)'))
+  withServer(cert.command('get <id>').description('show a certificate (by id or serial): subject, issuer, validity, status, thing, policies, history'))
     .option('--pem', 'print only the PEM')
-    .action(async (id: string, o: { data: string; json?: boolean; pem?: boolean }) => {
-      const c = await api<CertView>(server(o), 'GET', `/api/v1/certificates/${encodeURIComponent(id)}`);
-      if (o.pem) process.stdout.write(c.certificatePem ?? '');
-      else print(o.json, c, () => JSON.stringify({ ...c, certificatePem: undefined }, null, 2));
+    .action(async (id: string, o: Opts & { pem?: boolean }) => {
+      const c = await api<CertDetail>(server(o), 'GET', `/api/v1/certificates/${seg(id)}`);
+      if (o.pem) process.stdout.write(c.certificatePem);
+      else print(o.json, c, () => describe(c));
     });
+
+  for (const [op, status] of [
+    ['activate', 'active'],
+    ['deactivate', 'inactive'],
+  ] as const) {
+    const c = withServer(cert.command(`${op} <id>`).description(`${op} a certificate (${status === 'inactive' ? 'the broker stops admitting it' : 'the broker admits it again'})`));
+    if (status === 'inactive') c.option('--reason <text>', 'why, for the history');
+    c.action(async (id: string, o: Opts & { reason?: string }) => {
+      const v = await api<CertView>(server(o), 'POST', `/api/v1/certificates/${seg(id)}/status`, { status, ...(o.reason ? { reason: o.reason } : {}) });
+      print(o.json, v, () => `certificate ${v.id} is ${v.status}`);
+    });
+  }
+
+  withServer(cert.command('attach <id>').description('attach a certificate to a thing'))
+    .requiredOption('--thing <name>')
+    .action(async (id: string, o: Opts & { thing: string }) => {
+      const v = await api<CertView>(server(o), 'POST', `/api/v1/certificates/${seg(id)}/attach`, { thing: o.thing });
+      print(o.json, v, () => `attached certificate ${v.id} to thing ${v.thing}`);
+    });
+
+  withServer(cert.command('detach <id>').description('detach a certificate from its thing')).action(async (id: string, o: Opts) => {
+    const v = await api<CertView>(server(o), 'POST', `/api/v1/certificates/${seg(id)}/detach`);
+    print(o.json, v, () => `detached certificate ${v.id}`);
+  });
 }

@@ -2,18 +2,39 @@
 import type { Command } from 'commander';
 import { api } from '../client.js';
 import { table } from '../format.js';
-import { print, server, withServer } from './common.js';
+import { attr, fields, listAll, print, seg, server, withServer } from './common.js';
 
 interface Thing {
   name: string;
   attributes: Record<string, string>;
   createdAt: string;
+  updatedAt?: string;
 }
 
-function attr(v: string, acc: Record<string, string>): Record<string, string> {
-  const eq = v.indexOf('=');
-  if (eq < 1) throw new Error(`--attr wants key=value, got ${v}`);
-  return { ...acc, [v.slice(0, eq)]: v.slice(eq + 1) };
+interface ThingDetail extends Thing {
+  /** Direct groups (depth 0) and their ancestors, nearest first. */
+  groups: { name: string; depth: number }[];
+  certificates: { id: string; status: string; notAfter: string; subject: string }[];
+}
+
+const attrs = (a: Record<string, string>): string =>
+  Object.entries(a)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ') || '(none)';
+
+function describe(t: ThingDetail): string {
+  const direct = t.groups.filter((g) => g.depth === 0).map((g) => g.name);
+  const inherited = t.groups.filter((g) => g.depth > 0).map((g) => `${g.name} (${g.depth} up)`);
+  const head = fields([
+    ['thing', t.name],
+    ['attributes', attrs(t.attributes)],
+    ['created', t.createdAt],
+    ...(t.updatedAt ? [['updated', t.updatedAt] as const] : []),
+    ['groups', direct.join(', ') || '(none)'],
+    ...(inherited.length ? [['via groups', inherited.join(', ')] as const] : []),
+  ]);
+  const certs = t.certificates.length ? table(t.certificates, ['id', 'status', 'notAfter', 'subject']) : '(none)';
+  return `${head}\n\ncertificates:\n${certs}`;
 }
 
 export function thingCommands(cmd: Command): void {
@@ -25,17 +46,21 @@ export function thingCommands(cmd: Command): void {
       print(o.json, t, () => `created thing ${t.name}`);
     });
   withServer(thing.command('list').description('list things')).action(async (o: { data: string; json?: boolean }) => {
-    const items: Thing[] = [];
-    let next: string | undefined;
-    do {
-      const page = await api<{ items: Thing[]; next?: string }>(server(o), 'GET', `/api/v1/things?limit=1000${next ? `&cursor=${encodeURIComponent(next)}` : ''}`);
-      items.push(...page.items);
-      next = page.next;
-    } while (next);
+    const items = await listAll<Thing>(server(o), '/api/v1/things');
     print(o.json, { items }, () => table(items.map((t) => ({ ...t, attributes: JSON.stringify(t.attributes) })), ['name', 'attributes', 'createdAt']));
   });
-  withServer(thing.command('get <name>').description('show a thing')).action(async (name: string, o: { data: string; json?: boolean }) => {
-    const t = await api<Thing>(server(o), 'GET', `/api/v1/things/${encodeURIComponent(name)}`);
-    print(o.json, t, () => JSON.stringify(t, null, 2));
+  withServer(thing.command('get <name>').description('show a thing with its groups and certificates')).action(async (name: string, o: { data: string; json?: boolean }) => {
+    const t = await api<ThingDetail>(server(o), 'GET', `/api/v1/things/${seg(name)}`);
+    print(o.json, t, () => describe(t));
+  });
+  withServer(thing.command('update <name>').description("replace a thing's attributes (no --attr: remove them all)"))
+    .option('--attr <key=value>', 'attribute (repeatable)', attr, {})
+    .action(async (name: string, o: { data: string; json?: boolean; attr: Record<string, string> }) => {
+      const t = await api<Thing>(server(o), 'PATCH', `/api/v1/things/${seg(name)}`, { attributes: o.attr });
+      print(o.json, t, () => `updated thing ${t.name}: ${attrs(t.attributes)}`);
+    });
+  withServer(thing.command('delete <name>').description('delete a thing that holds no certificate')).action(async (name: string, o: { data: string; json?: boolean }) => {
+    await api(server(o), 'DELETE', `/api/v1/things/${seg(name)}`);
+    print(o.json, { deleted: name }, () => `deleted thing ${name}`);
   });
 }

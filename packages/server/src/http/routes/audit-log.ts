@@ -4,7 +4,7 @@ import type { Services } from '../../services.js';
 import type { AuditEntry } from '../../store/index.js';
 import { pageQuery, pageSchema } from './paging.js';
 
-const READ = ['auditor'] as const;
+const READ = ['auditor', 'operator'] as const;
 const entrySchema = {
   type: 'object',
   properties: {

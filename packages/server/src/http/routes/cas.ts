@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '@certfleet/pki';
 import type { Services } from '../../services.js';
+import { CertfleetError } from '../../errors.js';
 import { actorOf } from './actor.js';
 import { caSchema, caView, problemSchema } from './views.js';
 
@@ -16,7 +17,7 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
 
   app.get<{ Params: { id: string } }>(
     '/api/v1/cas/:id',
-    { config: { scopes: READ }, schema: { summary: 'Get a CA by id or name', tags: ['cas'], response: { 200: caSchema, '4xx': problemSchema } } },
+    { config: { scopes: READ }, schema: { summary: 'Get a CA by id or name', tags: ['cas'], params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } }, response: { 200: caSchema, '4xx': problemSchema } } },
     async (req) => {
       const ca = await s.authorities.get(req.params.id);
       return caView(ca, await s.authorities.provisioning(ca.id));
@@ -86,6 +87,8 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
       const b = req.body;
       const actor = actorOf(req);
       let ca = await s.authorities.get(req.params.id);
+      // Refuse before writing anything, so a refused status never leaves the other fields half-applied.
+      if (b.status && ca.status === 'revoked' && b.status !== 'revoked') throw new CertfleetError('invalid-state', `CA ${ca.name} is revoked, which is final`);
       if (b.autoRegistration !== undefined || b.provisioningTemplate !== undefined) {
         await s.authorities.updateProvisioning(actor, ca.id, {
           ...(b.autoRegistration !== undefined ? { autoRegistration: b.autoRegistration } : {}),

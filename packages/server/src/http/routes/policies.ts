@@ -23,7 +23,8 @@ const targetBody = {
   additionalProperties: false,
   properties: { certificate: { type: 'string', maxLength: 64 }, group: { type: 'string', maxLength: 128 } },
 } as const;
-const attachmentSchema = { type: 'object', properties: { policy: { type: 'string' }, targetType: { type: 'string', enum: ['certificate', 'group'] }, target: { type: 'string' }, createdAt: iso } } as const;
+const targetSchema = { type: 'object', properties: { policy: { type: 'string' }, targetType: { type: 'string', enum: ['certificate', 'group'] }, target: { type: 'string' } } } as const;
+const attachmentSchema = { type: 'object', properties: { ...targetSchema.properties, createdAt: iso } } as const;
 const nameParams = { type: 'object', properties: { name: { type: 'string', maxLength: 128 } } } as const;
 const versionParams = { type: 'object', properties: { name: { type: 'string', maxLength: 128 }, version: { type: 'integer', minimum: 1 } } } as const;
 
@@ -149,12 +150,12 @@ export function policyRoutes(app: FastifyInstance, s: Services): void {
           tags: ['policies'],
           params: nameParams,
           body: targetBody,
-          response: { 200: attachmentSchema, '4xx': problemSchema },
+          response: { 200: targetSchema, '4xx': problemSchema },
         },
       },
       async (req) => {
         const t = await s.policies[op](actorOf(req), req.params.name, req.body);
-        return { policy: req.params.name, targetType: t.type, target: t.id, createdAt: s.now().toISOString() };
+        return { policy: req.params.name, targetType: t.type, target: t.id };
       },
     );
   }
