@@ -25,3 +25,30 @@ export { Certificate } from './certificate.js';
 export { validateChain, type ChainOptions } from './chain.js';
 export { issuerInfoFromCertificate, selfIssuerInfo } from './issuer.js';
 export { buildCsr, buildCsrPem, type CsrInput } from './csr-build.js';
+export {
+  isReasonCode,
+  isRevocationReason,
+  parseReason,
+  reasonName,
+  REVOCATION_REASONS,
+  type RevocationReason,
+  type RevocationReasonCode,
+} from './revocation-reason.js';
+export { assembleCrl, isPreparedCrl, prepareCrl, type CrlEntry, type CrlRequest, type PreparedCrl } from './crl.js';
+export { parseCrl, verifyCrl, type ParsedCrl, type ParsedCrlEntry } from './crl-parse.js';
+export { certIdFor, certIdHashes, certIdKey, parseOcspRequest, type CertId, type OcspHashAlgorithm, type OcspRequest } from './ocsp-request.js';
+export {
+  assembleOcspResponse,
+  buildBasicOcspResponse,
+  isPreparedOcspResponse,
+  ocspErrorResponse,
+  responderIdFor,
+  type OcspCertStatus,
+  type OcspErrorStatus,
+  type OcspResponseInput,
+  type PreparedOcspResponse,
+  type ResponderId,
+  type SingleResponseInput,
+} from './ocsp-response.js';
+export { OCSP_RESPONDER_PROFILE, ocspNoCheckExtension } from './ocsp-profile.js';
+export { certsOnlyPkcs7 } from './pkcs7.js';

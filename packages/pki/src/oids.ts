@@ -41,4 +41,18 @@ export const OID = {
   state: '2.5.4.8',
   organization: '2.5.4.10',
   organizationalUnit: '2.5.4.11',
+  // RFC 5280 §5.2, §5.3 CRL and CRL entry extensions
+  cRLNumber: '2.5.29.20',
+  cRLReason: '2.5.29.21',
+  issuingDistributionPoint: '2.5.29.28',
+  // RFC 6960 §4.2.1, §4.4 OCSP
+  ocspBasic: '1.3.6.1.5.5.7.48.1.1',
+  ocspNonce: '1.3.6.1.5.5.7.48.1.2',
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
+  // hash algorithms of OCSP CertIDs (RFC 3279 §2.1, RFC 5754 §2)
+  sha1: '1.3.14.3.2.26',
+  sha256: '2.16.840.1.101.3.4.2.1',
+  // RFC 5652 §4, §5 content types
+  data: '1.2.840.113549.1.7.1',
+  signedData: '1.2.840.113549.1.7.2',
 } as const;

@@ -25,6 +25,8 @@ export interface Profile {
   readonly keyAlgorithms: readonly string[];
   /** notBefore is set this far in the past so devices with a slightly slow clock accept a fresh certificate. */
   readonly backdateSeconds: number;
+  /** Write id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): delegated OCSP responder certificates only. */
+  readonly ocspNoCheck?: boolean;
 }
 
 const DEVICE_KEYS = ['ec-p256', 'ec-p384', 'ed25519', 'rsa-'];

@@ -21,6 +21,7 @@ import {
 } from './extensions.js';
 import type { GeneralName } from './general-name.js';
 import type { SignatureScheme } from './keys.js';
+import { ocspNoCheckExtension } from './ocsp-profile.js';
 import type { Profile } from './profile.js';
 
 /** What a template needs to know of its issuer: all public, read from the CA certificate. */
@@ -69,6 +70,7 @@ export class CertificateTemplate {
     if (profile.extKeyUsage.length > 0) fixed.push(extKeyUsage(profile.extKeyUsage));
     fixed.push(authorityKeyIdentifier(issuer.keyIdentifier));
     if (issuer.urls?.ocsp || issuer.urls?.caIssuers) fixed.push(authorityInfoAccess(issuer.urls));
+    if (profile.ocspNoCheck) fixed.push(ocspNoCheckExtension());
     this.fixedExtensions = Buffer.concat(fixed);
     this.ku = keyUsage(profile.keyUsage);
     this.kuRsa = profile.ca ? this.ku : keyUsage([...profile.keyUsage, 'keyEncipherment']);
