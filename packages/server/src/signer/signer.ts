@@ -4,19 +4,28 @@
  *  - generateKey: a new CA key pair; only the public half comes out;
  *  - sealedKey: the new key sealed for the store, for the CA record's transaction;
  *  - issue: signs a PreparedIssuance made by pki's prepareIssuance (profile
- *    applied, lints passed), after recording its serial and TBS bytes.
+ *    applied, lints passed), after recording its serial and TBS bytes;
+ *  - signCrl / signOcsp: sign a CRL or an OCSP response that pki prepared;
+ *  - responder keys: OCSP responder keys live here too, in memory only (a
+ *    node makes a fresh one for each responder certificate it rotates in).
  * There is no way to sign arbitrary bytes.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import {
   assembleCertificate,
+  assembleCrl,
+  assembleOcspResponse,
   generateKeyPair,
   importSpki,
   isPrepared,
+  isPreparedCrl,
+  isPreparedOcspResponse,
   schemeForKey,
   signWith,
   type KeyAlgorithm,
+  type PreparedCrl,
   type PreparedIssuance,
+  type PreparedOcspResponse,
   type PublicKeyInfo,
 } from '@certfleet/pki';
 import { CertfleetError } from '../errors.js';
@@ -36,6 +45,8 @@ export class Signer {
   private readonly loaded = new Map<string, Promise<KeyObject>>();
   /** Keys generated for CAs whose records are not yet stored. */
   private readonly pending = new Map<string, KeyObject>();
+  /** Delegated OCSP responder keys, never stored: a restart rotates them. */
+  private readonly responders = new Map<string, KeyObject>();
 
   constructor(private readonly deps: SignerDeps) {}
 
@@ -92,11 +103,41 @@ export class Signer {
   async issue(p: PreparedIssuance): Promise<Buffer> {
     if (!isPrepared(p)) throw new CertfleetError('invalid-state', 'the signer only signs issuances prepared and linted by pki');
     const key = await this.key(p.issuerId);
-    const scheme = schemeForKey(key);
-    if (scheme.oid !== p.schemeOid) {
-      throw new CertfleetError('invalid-state', `issuance for ${p.issuerId} names signature ${p.schemeOid} but its key signs ${scheme.oid}`);
-    }
+    const scheme = this.checkedScheme(key, p.schemeOid, p.issuerId);
     await this.deps.journal.recordIntent({ serial: p.serial, issuerId: p.issuerId, profile: p.profile, tbsDer: p.tbs, createdAt: this.deps.now() });
     return assembleCertificate(p.tbs, scheme, signWith(scheme, p.tbs, key));
+  }
+
+  /** Signs a CRL that pki prepared for one of this signer's CAs. */
+  async signCrl(p: PreparedCrl): Promise<Buffer> {
+    if (!isPreparedCrl(p)) throw new CertfleetError('invalid-state', 'the signer only signs CRLs prepared by pki');
+    const key = await this.key(p.issuerId);
+    const scheme = this.checkedScheme(key, p.schemeOid, p.issuerId);
+    return assembleCrl(p.tbs, scheme, signWith(scheme, p.tbs, key));
+  }
+
+  /** A new OCSP responder key pair, kept in memory under `responderId`. */
+  generateResponderKey(responderId: string, alg: KeyAlgorithm = 'ec-p256'): PublicKeyInfo {
+    const { privateKey, publicKey } = generateKeyPair(alg);
+    this.responders.set(responderId, privateKey);
+    return importSpki(publicKey.export({ format: 'der', type: 'spki' }));
+  }
+
+  dropResponderKey(responderId: string): void {
+    this.responders.delete(responderId);
+  }
+
+  /** Signs an OCSP response prepared by pki, with a responder key or a CA key (signerId). */
+  async signOcsp(p: PreparedOcspResponse): Promise<Buffer> {
+    if (!isPreparedOcspResponse(p)) throw new CertfleetError('invalid-state', 'the signer only signs OCSP responses prepared by pki');
+    const key = this.responders.get(p.signerId) ?? (await this.key(p.signerId));
+    const scheme = schemeForKey(key);
+    return assembleOcspResponse(p, scheme, signWith(scheme, p.tbs, key));
+  }
+
+  private checkedScheme(key: KeyObject, schemeOid: string, caId: string) {
+    const scheme = schemeForKey(key);
+    if (scheme.oid !== schemeOid) throw new CertfleetError('invalid-state', `${caId} signs ${scheme.oid}, not ${schemeOid}`);
+    return scheme;
   }
 }
