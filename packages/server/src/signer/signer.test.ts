@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type {
+  Certificate} from '@certfleet/pki';
 import {
   buildBasicOcspResponse,
   certIdFor,
-  Certificate,
   issuerInfoFromCertificate,
   parseCrl,
   prepareCrl,
