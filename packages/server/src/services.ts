@@ -8,6 +8,9 @@ import { Authorities } from './registry/authorities.js';
 import { CertificateRegistry } from './registry/certificate-registry.js';
 import { PolicyRegistry } from './registry/policy-registry.js';
 import { ThingRegistry } from './registry/thing-registry.js';
+import { CrlPublisher, type CrlPublisherOptions } from './revocation/crl-publisher.js';
+import { OcspResponder, type OcspResponderOptions } from './revocation/ocsp-responder.js';
+import { Revoker } from './revocation/revoker.js';
 import { Issuance } from './registry/issuance.js';
 import { Tokens } from './registry/tokens.js';
 import { sealerFor } from './signer/sealer.js';
@@ -25,6 +28,8 @@ export interface ServicesOptions {
   readonly now?: () => Date;
   /** PostgreSQL schema (tests). */
   readonly schema?: string;
+  readonly crl?: CrlPublisherOptions;
+  readonly ocsp?: OcspResponderOptions;
 }
 
 export interface Services {
@@ -36,6 +41,9 @@ export interface Services {
   readonly things: ThingRegistry;
   readonly policies: PolicyRegistry;
   readonly certificates: CertificateRegistry;
+  readonly revoker: Revoker;
+  readonly crls: CrlPublisher;
+  readonly ocsp: OcspResponder;
   /** Changes the registry made, for the broker, webhooks and other nodes. */
   readonly bus: EventBus;
   readonly now: () => Date;
@@ -54,5 +62,16 @@ export async function openServices(opts: ServicesOptions): Promise<Services> {
   const things = new ThingRegistry({ things: store, groups: store, bus });
   const policies = new PolicyRegistry({ policies: store, certificates: store, groups: store, bus });
   const certificates = new CertificateRegistry({ certificates: store, cas: store, things: store, policies: store, bus, now });
-  return { store, signer, authorities, issuance, tokens, things, policies, certificates, bus, now, close: () => store.close() };
+  const revoker = new Revoker({ certificates, authorities, settings: store, now });
+  const crls = new CrlPublisher({ certificates: store, cas: store, settings: store, authorities, signer, revoker, bus, now }, opts.crl ?? {});
+  const ocsp = new OcspResponder({ certificates: store, cas: store, authorities, signer, revoker, bus, now }, opts.ocsp ?? {});
+  // Revocation keeps its caches right from the first change; the timers it starts do not hold the process open.
+  crls.start();
+  ocsp.start();
+  const close = async () => {
+    crls.stop();
+    ocsp.stop();
+    await store.close();
+  };
+  return { store, signer, authorities, issuance, tokens, things, policies, certificates, revoker, crls, ocsp, bus, now, close };
 }

@@ -57,8 +57,9 @@ export function program(): Command {
     .option('--http-port <n>', 'plain HTTP port', port, 8080)
     .option('--database <url>', 'database URL (default: the one chosen at init)')
     .option('--redis <url>', 'redis://… for several nodes')
+    .option('--public-url <url>', 'how devices reach the http port, written into certificates as CRL and OCSP locations (default http://localhost:PORT)')
     .option('--log', 'log every request (JSON, pino)')
-    .action(async (o: { data: string; host: string; apiPort: number; mqttPort: number; httpPort: number; database?: string; redis?: string; log?: boolean }) => {
+    .action(async (o: { data: string; host: string; apiPort: number; mqttPort: number; httpPort: number; database?: string; redis?: string; publicUrl?: string; log?: boolean }) => {
       const node = await startNode({
         data: o.data,
         host: o.host,
@@ -68,6 +69,7 @@ export function program(): Command {
         logger: o.log ?? false,
         ...(o.database ? { database: o.database } : {}),
         ...(o.redis ? { redis: o.redis } : {}),
+        ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
         ...(process.env.CERTFLEET_PASSPHRASE ? { passphrase: process.env.CERTFLEET_PASSPHRASE } : {}),
       });
       const stop = () => {

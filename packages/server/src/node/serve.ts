@@ -22,6 +22,8 @@ export interface ServeOptions {
   readonly database?: string;
   readonly redis?: string;
   readonly passphrase?: string;
+  /** Base URL devices use to reach the http port (CRL and OCSP locations); http://localhost:PORT by default. */
+  readonly publicUrl?: string;
   /** Called with a line for the operator (ports, first-start token). */
   readonly say?: (line: string) => void;
   readonly logger?: boolean;
@@ -70,8 +72,10 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     closers.push(() => api.close());
     const pub = await buildPublic(s);
     closers.push(() => pub.close());
-    const apiPort = await listen(api, opts.apiPort ?? 8443, host);
+    // The http port first: its URL goes into every certificate issued from now on (CRL, OCSP).
     const httpPort = await listen(pub, opts.httpPort ?? 8080, host);
+    await s.authorities.setPublicUrl(opts.publicUrl ?? `http://localhost:${httpPort}`);
+    const apiPort = await listen(api, opts.apiPort ?? 8443, host);
     const mqttPort = await startMqtt(s, tls, opts.mqttPort ?? 8883, host, closers);
     const ports: Ports = { api: apiPort, mqtt: mqttPort, http: httpPort };
 

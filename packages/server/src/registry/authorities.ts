@@ -23,11 +23,12 @@ import {
 import { CertfleetError } from '../errors.js';
 import type { Signer } from '../signer/signer.js';
 import type { EventBus } from '../events/bus.js';
-import type { CaKeyStore, CaProvisioning, CaProvisioningStore, CaRecord, CaStatus, CaStore, SettingsStore } from '../store/index.js';
+import type { AuditLogStore, CaKeyStore, CaProvisioning, CaProvisioningStore, CaRecord, CaStatus, CaStore, SettingsStore } from '../store/index.js';
+import { checkShardCount, crlPath, crlShardsSetting, ocspPath, SETTING_PUBLIC_URL, shardOf } from '../revocation/locations.js';
 import { audit, INIT, type Actor } from './actor.js';
 
 export interface AuthoritiesDeps {
-  readonly cas: CaStore & Pick<CaKeyStore, 'createCaWithKey'> & CaProvisioningStore;
+  readonly cas: CaStore & Pick<CaKeyStore, 'createCaWithKey'> & CaProvisioningStore & Pick<AuditLogStore, 'appendAudit'>;
   readonly bus: Pick<EventBus, 'emit'>;
   readonly settings: SettingsStore;
   readonly signer: Signer;
@@ -138,9 +139,61 @@ export class Authorities {
     if (cached) return cached;
     const record = await this.get(idOrName);
     const cert = Certificate.fromDer(record.certificateDer);
-    const loaded: Loaded = { record, cert, info: issuerInfoFromCertificate(record.id, cert), templates: new Map() };
+    const loaded: Loaded = { record, cert, info: issuerInfoFromCertificate(record.id, cert, await this.revocationUrls(record.id)), templates: new Map() };
     this.cache.set(record.id, loaded);
     return loaded;
+  }
+
+  /**
+   * Where certificates of this issuer point relying parties (RFC 5280
+   * §4.2.1.13, §4.2.2.1): the OCSP responder and, unless the issuer's CRL is
+   * partitioned (then crlUrl() per certificate), its CRL. None until the node
+   * knows its public HTTP URL.
+   */
+  private async revocationUrls(issuerId: string): Promise<IssuerInfo['urls']> {
+    const base = await this.deps.settings.getSetting(SETTING_PUBLIC_URL);
+    if (!base) return undefined;
+    const shards = await this.crlShards(issuerId);
+    return { ocsp: base + ocspPath, ...(shards === 1 ? { crl: base + crlPath(issuerId, 0, 1) } : {}) };
+  }
+
+  async crlShards(issuerId: string): Promise<number> {
+    return Number((await this.deps.settings.getSetting(crlShardsSetting(issuerId))) ?? '1');
+  }
+
+  /** A partitioned issuer's CRL URL for one serial; undefined when the issuer-wide URL applies. */
+  async crlUrl(issuerId: string, serial: string): Promise<string | undefined> {
+    const shards = await this.crlShards(issuerId);
+    const base = await this.deps.settings.getSetting(SETTING_PUBLIC_URL);
+    if (shards === 1 || !base) return undefined;
+    return base + crlPath(issuerId, shardOf(serial, shards), shards);
+  }
+
+  /**
+   * Sets how many CRL shards an issuer has. Only before it has issued
+   * anything: a certificate's distribution point is fixed when it is signed.
+   */
+  async setCrlShards(actor: Actor, idOrName: string, shards: number, issued: number): Promise<void> {
+    const ca = await this.get(idOrName);
+    checkShardCount(shards);
+    if (issued > 0 && shards !== (await this.crlShards(ca.id))) {
+      throw new CertfleetError('invalid-state', `CA ${ca.name} has issued ${issued} certificates; their CRL distribution points cannot move`);
+    }
+    await this.deps.settings.putSetting(crlShardsSetting(ca.id), String(shards));
+    await this.deps.cas.appendAudit(audit(actor, 'ca.set-crl-shards', `ca:${ca.id}`, { shards }));
+    this.invalidate(ca.id);
+  }
+
+  /** The node's public plain-HTTP base URL, written into certificates issued from now on. */
+  async setPublicUrl(url: string): Promise<void> {
+    await this.deps.settings.putSetting(SETTING_PUBLIC_URL, url.replace(/\/+$/, ''));
+    this.invalidate();
+  }
+
+  /** What a CRL or OCSP response needs of an issuer: its public information and certificate. */
+  async issuer(idOrName: string): Promise<{ record: CaRecord; cert: Certificate; info: IssuerInfo }> {
+    const l = await this.load(idOrName);
+    return { record: l.record, cert: l.cert, info: l.info };
   }
 
   /** The CA that signs device certificates unless a request names another. */

@@ -82,7 +82,7 @@ export class CertificateRegistry {
     opts: { by?: StatusActor; reason?: string; revocationReason?: string } = {},
   ): Promise<CertificateRecord> {
     const c = await this.find(idOrSerial);
-    checkTransition(c.status, to, opts.by ?? 'operator');
+    checkTransition(c.status, to, opts.by ?? 'operator', c.revocationReason === 'certificateHold');
     const updated = await this.deps.certificates.setCertificateStatus(
       c.id,
       c.status,

@@ -29,10 +29,15 @@ export function canTransition(from: CertificateStatus, to: CertificateStatus, ac
   return (actor === 'system' ? SYSTEM : OPERATOR)[from].includes(to);
 }
 
-/** Throws 'invalid-state' with the reason when the change is not allowed. */
-export function checkTransition(from: CertificateStatus, to: CertificateStatus, actor: StatusActor): void {
+/**
+ * Throws 'invalid-state' with the reason when the change is not allowed.
+ * `onHold`: the certificate is revoked with reason certificateHold, the one
+ * revocation RFC 5280 §5.3.1 lets be lifted (back to active).
+ */
+export function checkTransition(from: CertificateStatus, to: CertificateStatus, actor: StatusActor, onHold = false): void {
   if (from === to) throw new CertfleetError('invalid-state', `the certificate is already ${to}`);
-  if (from === 'revoked') throw new CertfleetError('invalid-state', 'a revoked certificate stays revoked');
+  if (from === 'revoked' && onHold && to === 'active') return;
+  if (from === 'revoked') throw new CertfleetError('invalid-state', 'a revoked certificate stays revoked (only certificateHold can be lifted)');
   if (!canTransition(from, to, actor)) {
     const why = to.startsWith('pending-') && actor === 'operator' ? ' (pending states are set by certfleet itself)' : '';
     throw new CertfleetError('invalid-state', `a certificate cannot go from ${from} to ${to}${why}`);

@@ -13,6 +13,7 @@ import {
   generateKeyPair,
   importSpki,
   isProfileName,
+  newSerial,
   OID,
   prepareIssuance,
   PROFILES,
@@ -119,7 +120,10 @@ export class Issuance {
     const issuerId = req.issuer ? (await authorities.get(req.issuer)).id : await authorities.defaultIssuerId();
     const template = await authorities.template(issuerId, profile);
     const at = now();
-    const prepared = prepareIssuance(template, { subject, publicKey, sans, now: at });
+    // The serial is drawn here so a partitioned issuer's CRL shard (and URL) can follow from it.
+    const serial = newSerial();
+    const crlUrl = await authorities.crlUrl(issuerId, serial.toString('hex'));
+    const prepared = prepareIssuance(template, { subject, publicKey, sans, now: at, serial, ...(crlUrl ? { crlUrl } : {}) });
     const der = await signer.issue(prepared);
     const record: CertificateRecord = {
       id: sha256Hex(der),

@@ -73,12 +73,14 @@ export function caCommands(cmd: Command): void {
     .addOption(new Option('--auto-registration <on|off>', 'register device certificates of this CA on first connection').choices(['on', 'off']))
     .option('--template <name>', 'provisioning template applied on first connection')
     .option('--no-template', 'no provisioning template')
-    .action(async (id: string, o: Opts & { autoRegistration?: 'on' | 'off'; template?: string | false }) => {
+    .option('--crl-shards <n>', 'partition the CRL into N shards (only before the CA has issued certificates)')
+    .action(async (id: string, o: Opts & { autoRegistration?: 'on' | 'off'; template?: string | false; crlShards?: string }) => {
       const body = {
         ...(o.autoRegistration ? { autoRegistration: o.autoRegistration === 'on' } : {}),
+        ...(o.crlShards !== undefined ? { crlShards: Number(o.crlShards) } : {}),
         ...(o.template !== undefined ? { provisioningTemplate: o.template === false ? null : o.template } : {}),
       };
-      if (Object.keys(body).length === 0) throw new CertfleetError('bad-request', 'nothing to change: give --auto-registration, --template or --no-template');
+      if (Object.keys(body).length === 0) throw new CertfleetError('bad-request', 'nothing to change: give --auto-registration, --template, --no-template or --crl-shards');
       const c = await api<Ca>(server(o), 'PATCH', `/api/v1/cas/${seg(id)}`, body);
       print(o.json, c, () => changed(c));
     });
@@ -92,4 +94,11 @@ export function caCommands(cmd: Command): void {
       print(o.json, c, () => `CA ${c.name} is ${c.status}`);
     });
   }
+
+  withServer(ca.command('revoke <ca>').description('revoke a CA (final): nothing under it is trusted any more'))
+    .option('--reason <reason>', 'RFC 5280 reason', 'cACompromise')
+    .action(async (id: string, o: Opts & { reason: string }) => {
+      const c = await api<Ca>(server(o), 'POST', `/api/v1/cas/${seg(id)}/revoke`, { reason: o.reason });
+      print(o.json, c, () => `CA ${c.name} is ${c.status}`);
+    });
 }

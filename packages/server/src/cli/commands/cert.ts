@@ -1,7 +1,7 @@
 /** certfleet cert … */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { writePrivate } from '../../config/data-dir.js';
 import { api } from '../client.js';
 import { parseDays, table } from '../format.js';
@@ -169,6 +169,23 @@ export function certCommands(cmd: Command): void {
       print(o.json, v, () => `certificate ${v.id} is ${v.status}`);
     });
   }
+
+  withServer(cert.command('revoke <id>').description('revoke with an RFC 5280 reason (final, except certificateHold)'))
+    .addOption(
+      new Option('--reason <reason>', 'RFC 5280 reason')
+        .choices(['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'])
+        .default('unspecified'),
+    )
+    .option('--comment <text>', 'why, for the history')
+    .action(async (id: string, o: Opts & { reason: string; comment?: string }) => {
+      const v = await api<CertView>(server(o), 'POST', `/api/v1/certificates/${seg(id)}/revoke`, { reason: o.reason, ...(o.comment ? { comment: o.comment } : {}) });
+      print(o.json, v, () => `revoked certificate ${v.id} (${o.reason})`);
+    });
+
+  withServer(cert.command('release <id>').description('lift a certificateHold')).action(async (id: string, o: Opts) => {
+    const v = await api<CertView>(server(o), 'POST', `/api/v1/certificates/${seg(id)}/release`);
+    print(o.json, v, () => `certificate ${v.id} is ${v.status}`);
+  });
 
   withServer(cert.command('attach <id>').description('attach a certificate to a thing'))
     .requiredOption('--thing <name>')

@@ -62,7 +62,22 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
     },
   );
 
-  app.patch<{ Params: { id: string }; Body: { status?: 'active' | 'inactive' | 'revoked'; autoRegistration?: boolean; provisioningTemplate?: string | null } }>(
+  app.post<{ Params: { id: string }; Body: { reason?: string } }>(
+    '/api/v1/cas/:id/revoke',
+    {
+      config: { scopes: ['admin'] },
+      schema: {
+        summary: "Revoke a CA (final): nothing under it is admitted, OCSP answers revoked, its parent's CRL lists it",
+        tags: ['cas'],
+        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } },
+        body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 32 } } },
+        response: { 200: caSchema, '4xx': problemSchema },
+      },
+    },
+    async (req) => caView(await s.revoker.revokeCa(actorOf(req), req.params.id, req.body?.reason ?? 'cACompromise')),
+  );
+
+  app.patch<{ Params: { id: string }; Body: { status?: 'active' | 'inactive' | 'revoked'; autoRegistration?: boolean; provisioningTemplate?: string | null; crlShards?: number } }>(
     '/api/v1/cas/:id',
     {
       config: { scopes: ['admin'] },
@@ -78,6 +93,7 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
             status: { type: 'string', enum: ['active', 'inactive', 'revoked'] },
             autoRegistration: { type: 'boolean' },
             provisioningTemplate: { type: ['string', 'null'], maxLength: 128 },
+            crlShards: { type: 'integer', minimum: 1, maximum: 4096, description: 'partition the CRL; only before the CA has issued certificates' },
           },
         },
         response: { 200: caSchema, '4xx': problemSchema },
@@ -95,7 +111,9 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
           ...(b.provisioningTemplate !== undefined ? { provisioningTemplate: b.provisioningTemplate } : {}),
         });
       }
-      if (b.status) ca = await s.authorities.setStatus(actor, ca.id, b.status);
+      if (b.crlShards !== undefined) await s.authorities.setCrlShards(actor, ca.id, b.crlShards, await s.store.countCertificates({ issuerId: ca.id }));
+      if (b.status === 'revoked') ca = await s.revoker.revokeCa(actor, ca.id);
+      else if (b.status) ca = await s.authorities.setStatus(actor, ca.id, b.status);
       return caView(ca, await s.authorities.provisioning(ca.id));
     },
   );

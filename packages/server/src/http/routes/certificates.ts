@@ -187,6 +187,35 @@ export function certificateRoutes(app: FastifyInstance, s: Services): void {
     async (req) => certificateView(await s.certificates.attachToThing(actorOf(req), req.params.id, req.body.thing)),
   );
 
+  app.post<{ Params: { id: string }; Body: { reason: string; comment?: string } }>(
+    '/api/v1/certificates/:id/revoke',
+    {
+      config: { scopes: ['operator'] },
+      schema: {
+        summary: 'Revoke with an RFC 5280 reason; final except certificateHold. The device is disconnected and CRL and OCSP follow within seconds',
+        tags: ['certificates'],
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['reason'],
+          additionalProperties: false,
+          properties: {
+            reason: { type: 'string', enum: ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'] },
+            comment: { type: 'string', maxLength: 256 },
+          },
+        },
+        response: { 200: certificateSchema, '4xx': problemSchema },
+      },
+    },
+    async (req) => certificateView(await s.revoker.revoke(actorOf(req), req.params.id, req.body.reason, req.body.comment)),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/api/v1/certificates/:id/release',
+    { config: { scopes: ['operator'] }, schema: { summary: 'Lift a certificateHold: the certificate is active again', tags: ['certificates'], params: idParams, response: { 200: certificateSchema, '4xx': problemSchema } } },
+    async (req) => certificateView(await s.revoker.release(actorOf(req), req.params.id)),
+  );
+
   app.post<{ Params: { id: string } }>(
     '/api/v1/certificates/:id/detach',
     { config: { scopes: ['operator'] }, schema: { summary: 'Detach a certificate from its thing', tags: ['certificates'], params: idParams, response: { 200: certificateSchema, '4xx': problemSchema } } },

@@ -50,6 +50,7 @@ export const caSchema = {
     pathLen: { type: ['integer', 'null'] },
     autoRegistration: { type: 'boolean' },
     provisioningTemplate: nullableStr,
+    crlShards: { type: 'integer' },
     certificatePem: str,
   },
 } as const;
