@@ -1,1 +1,38 @@
-export {};
+/**
+ * @certfleet/agent: the device side of certfleet (DESIGN.md "Device agent").
+ * A device key that never leaves, two certificate slots with crash-safe
+ * promote, a trust store of several roots, a time floor for devices without
+ * a clock, a renewal scheduler, and fleet provisioning by claim over MQTT.
+ */
+export { AgentError, type AgentErrorCode, type Rejection } from './errors.js';
+export { DEFAULT_KEY_ALGORITHM, FileKeyStore, keyMatchesCertificate, type KeyStore } from './keystore.js';
+export {
+  CertificateSlots,
+  SLOT_CRASH_STEPS,
+  type Identity,
+  type NextState,
+  type RecoveryReport,
+  type SlotMaterial,
+  type SlotName,
+} from './slots.js';
+export { KEEP_ALL, TrustStore, type RemovalPolicy, type TrustBundleReceipt } from './trust-store.js';
+export { BUILD_TIME_FLOOR, TimeFloor, type TimeBasis, type TimeFloorOptions, type ValidatedServerChain } from './clock.js';
+export {
+  backoffDelay,
+  nextRenewalAt,
+  RenewalLoop,
+  renewalWindow,
+  type BackoffOptions,
+  type RenewalEvent,
+  type RenewalLoopOptions,
+  type RenewalOutcome,
+  type RenewalThreshold,
+  type RenewalTiming,
+  type RenewReason,
+  type Timer,
+  type ValidityPeriod,
+} from './renewal.js';
+export { connectMqtt, type MqttConnectOptions } from './mqtt/connect.js';
+export { mqttRequest } from './mqtt/request.js';
+export { acceptedTopic, CREATE_FROM_CSR, provisionTopic, rejectedTopic, trustBundleTopic } from './mqtt/topics.js';
+export { provisionByClaim, type ClaimRequest, type ClaimResult } from './provisioning/claim.js';
