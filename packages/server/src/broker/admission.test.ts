@@ -107,6 +107,24 @@ describe('Admission', () => {
     assert.equal((await a.admit(chainOf(f.dev1))).ok, false);
   });
 
+  it('names the CN and every registered CA of the path, ancestors included', async () => {
+    const f = fleet();
+    const r = await admission(f, { t: new Date() }).admit(chainOf(f.dev1));
+    assert.ok(r.ok);
+    assert.equal(r.subjectCn, 'dev-1');
+    assert.deepEqual(r.caIds, ['issuing', 'root'], 'the path ends at the issuing CA, an anchor itself; the root is its parent');
+  });
+
+  it('invalidate() makes the next admission read the CA list again', async () => {
+    const f = fleet();
+    const a = admission(f, { t: new Date() }, 1000);
+    assert.ok((await a.admit(chainOf(f.dev1))).ok);
+    f.cas.setStatus('issuing', 'inactive');
+    assert.ok((await a.admit(chainOf(f.dev1))).ok, 'cached');
+    a.invalidate();
+    assert.equal((await a.admit(chainOf(f.dev1))).ok, false);
+  });
+
   it('a store failure rejects (it is not a refusal of the device) and is not cached', async () => {
     const f = fleet();
     let fail = true;

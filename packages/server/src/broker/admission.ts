@@ -26,6 +26,13 @@ export interface DeviceIdentity {
   /** SHA-256 of the leaf's DER, lowercase hex: the certificate's id in the store. */
   readonly certificateId: string;
   readonly thingName: string | null;
+  /** The leaf's subject CN (the last one, the most specific), for `${cert.subject.cn}`; null without one. */
+  readonly subjectCn: string | null;
+  /**
+   * Ids of every registered CA the admitted path runs through, and of their
+   * registered ancestors: deactivating any of them must end this connection.
+   */
+  readonly caIds: readonly string[];
 }
 
 export type AdmissionResult =
@@ -48,6 +55,8 @@ interface TrustSet {
   readonly anchors: Certificate[];
   /** Registered CAs that may not appear anywhere in a device's path, by caKey, with a reason. */
   readonly disabled: Map<string, string>;
+  /** By caKey: the ids of each registration of that CA and of all their registered ancestors. */
+  readonly lineage: Map<string, string[]>;
 }
 
 const MAX_CA_DEPTH = 8;
@@ -91,11 +100,12 @@ export class Admission {
     if (at > leaf.notAfter()) return refuse('expired', `${leaf.subject()} expired at ${leaf.notAfter().toISOString()}`);
 
     const trust = await this.trustAt(at);
+    let path: Certificate[];
     // A registered CA that is not active may not be used even when the device
     // sends it itself: drop it from the hints so no path can pass through it.
     const intermediates = sent.flatMap((der) => parse(der) ?? []).filter((c) => !trust.disabled.has(caKey(c)));
     try {
-      validateChain(leaf, { roots: trust.anchors, intermediates, at, purpose: OID.clientAuth });
+      path = validateChain(leaf, { roots: trust.anchors, intermediates, at, purpose: OID.clientAuth });
     } catch (err) {
       if (!(err instanceof PkiError)) throw err;
       const blocked = [...trust.disabled.entries()].find(([key]) => key.startsWith(`${leaf.issuerDer.toString('base64')}/`));
@@ -109,7 +119,14 @@ export class Admission {
       return refuse('revoked-certificate', `certificate ${id} was revoked${record.revocationReason ? ` (${record.revocationReason})` : ''}`);
     }
     if (record.status !== 'active') return refuse('inactive-certificate', `certificate ${id} is ${record.status}`);
-    return { ok: true, certificateId: id, thingName: record.thingName };
+    const cns = leaf.subjectAttributes().filter((a) => a.type === OID.commonName);
+    const caIds = [...new Set(path.flatMap((c) => trust.lineage.get(caKey(c)) ?? []))];
+    return { ok: true, certificateId: id, thingName: record.thingName, subjectCn: cns.at(-1)?.value ?? null, caIds };
+  }
+
+  /** Forgets the CA list, so the next admission reads it again (a CA changed status). */
+  invalidate(): void {
+    this.cache = undefined;
   }
 
   /** The CA list, read at most once per cacheMs; concurrent connections share one read. */
@@ -148,15 +165,26 @@ export class Admission {
     const parsed = new Map<string, Certificate>();
     const anchors: Certificate[] = [];
     const disabled = new Map<string, string>();
+    const lineage = new Map<string, string[]>();
     for (const ca of cas) {
       const cached = this.parsed.get(ca.id);
       // A stored CA certificate that cannot be parsed anchors nothing (fail closed for that CA only).
       const cert = cached?.der.equals(ca.certificateDer) ? cached : parse(ca.certificateDer);
       if (!cert) continue;
       parsed.set(ca.id, cert);
+      const key = caKey(cert);
       const r = refusal(ca, 0);
       if (r === null) anchors.push(cert);
-      else disabled.set(caKey(cert), r);
+      else disabled.set(key, r);
+      // This registration and its registered ancestors: a change of status
+      // of any of them concerns every connection whose path has this CA.
+      const ids = lineage.get(key) ?? [];
+      let up: CaRecord | undefined = ca;
+      for (let depth = 0; up && depth <= MAX_CA_DEPTH; depth++) {
+        if (!ids.includes(up.id)) ids.push(up.id);
+        up = up.parentId ? byId.get(up.parentId) : undefined;
+      }
+      lineage.set(key, ids);
     }
     this.parsed = parsed;
     // One CA (name and key) may be registered more than once: re-issued, or
@@ -164,6 +192,6 @@ export class Admission {
     // registrations is active, so retiring the old root does not cut off the
     // devices below a CA that the new root also signed.
     for (const c of anchors) disabled.delete(caKey(c));
-    return { anchors, disabled };
+    return { anchors, disabled, lineage };
   }
 }

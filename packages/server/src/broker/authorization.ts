@@ -1,10 +1,12 @@
 /**
- * What an admitted device may publish and subscribe to. For now only the
- * platform's reserved topics are guarded; per-certificate policies (with
- * variables such as the thing name) replace the permissive parts later.
+ * What an admitted device may do: every connect, publish, subscribe and
+ * receive is decided by the policies attached to its certificate and its
+ * thing's groups (DESIGN.md "Device endpoint"), behind a guard of the
+ * platform's reserved topics that no policy can lift.
  */
-import { CertfleetError } from '../errors.js';
-import type { EngineHooks } from './engine.js';
+import type { PolicyAction, PolicyDecision } from '../registry/policy/index.js';
+import { topicMatchesFilter } from '../registry/policy/index.js';
+import { decide, type LoadedPolicies, type PolicySession } from './policy-session.js';
 
 /**
  * Topics only the platform publishes to (DESIGN.md: devices may never publish
@@ -14,13 +16,111 @@ import type { EngineHooks } from './engine.js';
  */
 export const RESERVED_PREFIXES = ['$certfleet/', '$SYS/'] as const;
 
-export const baselineAuthorization: EngineHooks = {
-  async authorizePublish(_peer, topic) {
-    const prefix = RESERVED_PREFIXES.find((p) => topic.startsWith(p));
-    if (prefix) throw new CertfleetError('forbidden', `devices may not publish to ${prefix} topics (${topic})`);
-  },
-  async authorizeSubscribe() {
-    // Subscribing is open until policies are attached to certificates. A `#`
-    // filter still never matches `$…` topics [MQTT-4.7.2-1].
-  },
-};
+/**
+ * The allow-list of `$certfleet/` request topics a device may publish to
+ * (fleet provisioning's `$certfleet/certificates/create-from-csr/json`,
+ * renewal, …), as topic filters. Empty until the features that answer them
+ * land; a listed topic must still be allowed by the device's policies.
+ */
+export const DEVICE_REQUEST_TOPICS: readonly string[] = [];
+
+export type DenialReason =
+  | 'reserved-topic'
+  | 'policy'
+  | 'policy-reloading'
+  | 'policy-unavailable'
+  | 'certificate-not-active'
+  | 'subscription-limit'
+  | 'packet-too-large'
+  | 'not-admitted';
+
+export type Verdict =
+  | { readonly allowed: true }
+  | { readonly allowed: false; readonly reason: DenialReason; readonly detail: string };
+
+const ALLOWED: Verdict = Object.freeze({ allowed: true });
+const deny = (reason: DenialReason, detail: string): Verdict => ({ allowed: false, reason, detail });
+
+/** The reserved-topic guard alone: a refusal, or undefined when the topic is not reserved (or is an allowed request topic). */
+export function reservedTopicRefusal(topic: string, requestTopics: readonly string[] = DEVICE_REQUEST_TOPICS): Verdict | undefined {
+  const prefix = RESERVED_PREFIXES.find((p) => topic.startsWith(p));
+  if (!prefix) return undefined;
+  if (prefix === '$certfleet/' && requestTopics.some((f) => topicMatchesFilter(topic, f))) return undefined;
+  return deny('reserved-topic', `devices may not publish to ${prefix} topics (${topic})`);
+}
+
+function explain(loaded: LoadedPolicies, action: PolicyAction, resource: string, d: PolicyDecision): Verdict {
+  if (d.allowed) return ALLOWED;
+  const what = `${action} ${JSON.stringify(resource)}`;
+  if (d.reason === 'explicit-deny' && d.statement) {
+    const name = loaded.names[d.statement.policyIndex] ?? '?';
+    return deny('policy', `${what} denied by policy ${name}, statement ${d.statement.statementIndex}`);
+  }
+  const attached = loaded.names.length === 0 ? 'no policy is attached' : `no statement of ${loaded.names.join(', ')} allows it`;
+  return deny('policy', `${what} not allowed: ${attached}`);
+}
+
+export class Authorizer {
+  constructor(private readonly requestTopics: readonly string[] = DEVICE_REQUEST_TOPICS) {}
+
+  /** CONNECT with this client id (MQTT 3.1.3.1): loads the policies, so later checks find them in memory. */
+  async connect(session: PolicySession, clientId: string): Promise<Verdict> {
+    return this.withPolicies(session, (loaded) => {
+      if (loaded.certificateNotActive !== null) {
+        return deny('certificate-not-active', `the certificate is ${loaded.certificateNotActive}`);
+      }
+      return explain(loaded, 'connect', clientId, decide(loaded, 'connect', clientId));
+    });
+  }
+
+  /**
+   * The answer now when it needs no read (the hot path: policies loaded, or
+   * a reserved topic); undefined when publish() must be awaited.
+   */
+  publishNow(session: PolicySession, topic: string): Verdict | undefined {
+    const reserved = reservedTopicRefusal(topic, this.requestTopics);
+    if (reserved) return reserved;
+    const loaded = session.loaded;
+    return loaded && explain(loaded, 'publish', topic, decide(loaded, 'publish', topic));
+  }
+
+  async publish(session: PolicySession, topic: string): Promise<Verdict> {
+    return this.publishNow(session, topic) ?? this.withPolicies(session, (loaded) => explain(loaded, 'publish', topic, decide(loaded, 'publish', topic)));
+  }
+
+  /** As publishNow(), for one topic filter of a SUBSCRIBE. */
+  subscribeNow(session: PolicySession, filter: string): Verdict | undefined {
+    // $SYS/ names every client of the broker: not for devices, whatever a policy says.
+    if (filter.startsWith('$SYS/') || filter === '$SYS') return deny('reserved-topic', `devices may not subscribe to $SYS/ (${filter})`);
+    const loaded = session.loaded;
+    return loaded && explain(loaded, 'subscribe', filter, decide(loaded, 'subscribe', filter));
+  }
+
+  async subscribe(session: PolicySession, filter: string): Promise<Verdict> {
+    return this.subscribeNow(session, filter) ?? this.withPolicies(session, (loaded) => explain(loaded, 'subscribe', filter, decide(loaded, 'subscribe', filter)));
+  }
+
+  /**
+   * Delivery to a subscriber is decided synchronously (aedes' authorizeForward
+   * cannot wait). While the session's policies are being reloaded after a
+   * change the answer is no: a message the new policies might deny is never
+   * delivered on the strength of the old ones (the reload is started now).
+   */
+  receive(session: PolicySession, topic: string): Verdict {
+    if (topic.startsWith('$SYS/')) return deny('reserved-topic', `$SYS/ topics are not delivered to devices (${topic})`);
+    const loaded = session.peek();
+    if (!loaded) return deny('policy-reloading', `receive ${JSON.stringify(topic)}: the policies are being reloaded after a change`);
+    return explain(loaded, 'receive', topic, decide(loaded, 'receive', topic));
+  }
+
+  private async withPolicies(session: PolicySession, decideWith: (loaded: LoadedPolicies) => Verdict): Promise<Verdict> {
+    let loaded: LoadedPolicies;
+    try {
+      loaded = await session.current();
+    } catch (err) {
+      // Fail closed: without the policies nothing is allowed.
+      return deny('policy-unavailable', `the policies could not be read: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return decideWith(loaded);
+  }
+}

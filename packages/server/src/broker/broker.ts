@@ -2,14 +2,42 @@
  * The device endpoint: MQTT 3.1.1 over mutual TLS (DESIGN.md "Device
  * endpoint"). A node:tls server asks every client for a certificate, runs
  * admission on the chain it sent, and only then hands the socket to the MQTT
- * engine; a refused device never reaches MQTT.
+ * engine; a refused device never reaches MQTT. Policies decide every connect,
+ * publish, subscribe and receive after that (authorization.ts).
  */
+import { hostname } from 'node:os';
 import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createServer, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
-import type { Admission } from './admission.js';
-import { baselineAuthorization } from './authorization.js';
-import { MqttEngine, type BrokerLogger, type EngineHooks } from './engine.js';
+import { CertfleetError } from '../errors.js';
+import type { EventBus } from '../events/index.js';
+import type { Admission, AdmissionResult } from './admission.js';
+import { Authorizer, DEVICE_REQUEST_TOPICS } from './authorization.js';
+import { ConnectionLog, type ConnectionRecordStore } from './connection-log.js';
+import { MqttEngine, type BrokerLogger } from './engine.js';
+import type { RefusalReason } from './live-connections.js';
+import { brokerMetrics } from './metrics.js';
+import { PolicyLoader, type PolicySources } from './policy-session.js';
+import { announce, CaChanges, disconnect, followRegistry } from './registry-events.js';
+
+export interface BrokerLimits {
+  /** ms a client has to finish the TLS handshake. */
+  readonly handshakeTimeoutMs: number;
+  /** ms from the end of the handshake to CONNECT, admission included. */
+  readonly connectTimeoutMs: number;
+  /** Bytes of one MQTT packet after its fixed header; a larger one closes that connection. */
+  readonly maxPacketSize: number;
+  /** Topic filters one client may hold; SUBACK 0x80 for each beyond. */
+  readonly maxSubscriptionsPerClient: number;
+}
+
+export const DEFAULT_LIMITS: BrokerLimits = Object.freeze({
+  handshakeTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  maxPacketSize: 256 * 1024,
+  maxSubscriptionsPerClient: 100,
+});
 
 export interface BrokerOptions {
   /** Default: every address (IPv6 and IPv4 where the host has both). */
@@ -18,15 +46,27 @@ export interface BrokerOptions {
   readonly port: number;
   /** PEM; `cert` is the server leaf followed by its intermediates (RFC 8446 §4.4.2), so a device holding only the root can verify it. */
   readonly tls: { readonly key: string; readonly cert: string };
-  readonly admission: Pick<Admission, 'admit'>;
-  /** Default: the reserved-topic guard of authorization.ts. */
-  readonly authorization?: EngineHooks;
+  readonly admission: Pick<Admission, 'admit' | 'invalidate'>;
+  /** Where each connection's certificate, policies and thing are read at CONNECT (the Store has all three). */
+  readonly policies: PolicySources;
+  /** Where connection records go (the Store); without it none are written. */
+  readonly connections?: ConnectionRecordStore;
+  /** The registry's events to follow, and where thing.connected / thing.disconnected go. */
+  readonly events?: EventBus;
+  /** This node's stable name in connection records (default: the host name); one per node sharing a database. */
+  readonly nodeId?: string;
+  readonly limits?: Partial<BrokerLimits>;
+  /** `$certfleet/` request topics devices may publish to (topic filters); default DEVICE_REQUEST_TOPICS. */
+  readonly requestTopics?: readonly string[];
+  readonly now?: () => Date;
   readonly logger?: BrokerLogger;
 }
 
 export interface RunningBroker {
   readonly port: number;
-  /** Disconnects every client, pending or admitted, and stops listening. */
+  /** Closes every connection of the certificate now, its will unpublished; returns how many. */
+  disconnectCertificate(certificateId: string, reason: string): number;
+  /** Disconnects every client, pending or admitted, waits for their records, and stops listening. */
   close(): Promise<void>;
 }
 
@@ -51,10 +91,50 @@ function remoteOf(socket: Socket): string {
   return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
 }
 
+/** Validated once, at start (STYLE.md rule 6). */
+export function resolveLimits(given: Partial<BrokerLimits> = {}): BrokerLimits {
+  const limits = { ...DEFAULT_LIMITS, ...given };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value <= 0) throw new CertfleetError('bad-request', `broker limit ${name} must be a positive integer, not ${value}`);
+  }
+  // The Remaining Length field cannot say more than 268,435,455 (§2.2.3).
+  if (limits.maxPacketSize > 268_435_455) throw new CertfleetError('bad-request', 'broker limit maxPacketSize is above what MQTT can encode');
+  return limits;
+}
+
 export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
+  const limits = resolveLimits(opts.limits);
+  const now = opts.now ?? (() => new Date());
   // stderr by default: stdout carries the operator lines `certfleet serve` prints.
   const log: BrokerLogger = opts.logger ?? pino({ name: 'certfleet-broker' }, pino.destination(2));
-  const engine = await MqttEngine.start(opts.authorization ?? baselineAuthorization, log);
+  const records = new ConnectionLog(opts.connections, opts.nodeId ?? hostname(), log);
+  await records.recover(now());
+  const refused = (reason: RefusalReason, f: Record<string, unknown>) => {
+    brokerMetrics.admissionsRefused.inc({ reason });
+    log.warn({ reason, ...f }, 'device refused');
+  };
+  const engine = await MqttEngine.start({
+    authorizer: new Authorizer(opts.requestTopics ?? DEVICE_REQUEST_TOPICS),
+    policies: new PolicyLoader(opts.policies, (name, err) => log.error({ policy: name, err: String(err) }, 'stored policy document is invalid; its connections are denied everything')),
+    log,
+    now,
+    connectTimeoutMs: limits.connectTimeoutMs,
+    maxPacketSize: limits.maxPacketSize,
+    maxSubscriptionsPerClient: limits.maxSubscriptionsPerClient,
+    onSession(c) {
+      brokerMetrics.connections.inc();
+      records.connected(c, c.connectedAt ?? now());
+      announce(opts.events, c);
+    },
+    onSessionEnd(c, reason, at) {
+      brokerMetrics.connections.dec();
+      records.disconnected(c, at, reason);
+      announce(opts.events, c, reason);
+    },
+    onRefused: refused,
+  });
+  const caChanges = new CaChanges(limits.connectTimeoutMs * 2);
+  const unfollow = opts.events ? followRegistry(opts.events, engine, opts.admission, caChanges) : () => {};
   // Every TCP connection, from accept to close: close() must end those still
   // in the handshake or in admission too, which aedes does not know about.
   const sockets = new Set<Socket>();
@@ -69,34 +149,59 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2',
+    handshakeTimeout: limits.handshakeTimeoutMs,
   });
 
   server.on('connection', (raw: Socket) => {
     sockets.add(raw);
     raw.once('close', () => sockets.delete(raw));
   });
-  server.on('tlsClientError', (err, socket) => log.debug({ remote: remoteOf(socket), err: err.message }, 'TLS handshake failed'));
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    const reason = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake-timeout' : 'tls-handshake-failed';
+    brokerMetrics.admissionsRefused.inc({ reason });
+    log.info({ reason, remote: remoteOf(socket), err: err.message }, 'TLS handshake failed');
+    // With a listener here Node leaves the socket open (a timed-out one too): close it.
+    socket.destroy();
+  });
   server.on('secureConnection', (socket: TLSSocket) => {
     void admit(socket);
   });
 
   async function admit(socket: TLSSocket): Promise<void> {
     const remote = remoteOf(socket);
+    const since = performance.now();
     // Until aedes owns the socket, a reset must not become an uncaught 'error'.
     const early = (err: Error) => log.debug({ remote, err: err.message }, 'connection error during admission');
     socket.on('error', early);
     // The socket stays paused: whatever the client sends meanwhile (its
     // CONNECT) waits in the buffer and is read by aedes, or never read at all.
-    let result;
+    let timer: NodeJS.Timeout | undefined;
+    let result: AdmissionResult | 'timeout';
     try {
-      result = await opts.admission.admit(peerChain(socket));
+      result = await Promise.race([
+        opts.admission.admit(peerChain(socket)),
+        new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limits.connectTimeoutMs))),
+      ]);
     } catch (err) {
-      log.error({ remote, err: err instanceof Error ? err.message : String(err) }, 'admission failed; connection dropped');
+      refused('admission-failed', { remote, detail: err instanceof Error ? err.message : String(err) });
+      socket.destroy();
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (result === 'timeout') {
+      refused('admission-timeout', { remote, detail: `admission took more than ${limits.connectTimeoutMs} ms` });
       socket.destroy();
       return;
     }
     if (!result.ok) {
-      log.warn({ reason: result.reason, detail: result.detail, remote }, 'device refused');
+      refused(result.reason, { remote, detail: result.detail });
+      socket.destroy();
+      return;
+    }
+    const distrusted = caChanges.disabledSince(result.caIds, since);
+    if (distrusted !== undefined) {
+      refused('ca-not-active', { remote, certificateId: result.certificateId, detail: `CA ${distrusted} was deactivated during admission` });
       socket.destroy();
       return;
     }
@@ -105,7 +210,8 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
       return;
     }
     socket.off('error', early);
-    engine.attach(socket, { certificateId: result.certificateId, thingName: result.thingName });
+    const { certificateId, thingName, subjectCn, caIds } = result;
+    engine.attach(socket, { certificateId, thingName, subjectCn, caIds }, remote);
   }
 
   try {
@@ -117,6 +223,7 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
       });
     });
   } catch (err) {
+    unfollow();
     await engine.close();
     throw err;
   }
@@ -124,13 +231,17 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
   const port = (server.address() as AddressInfo).port;
 
   const close = async () => {
+    unfollow();
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     await engine.close();
     for (const s of sockets) s.destroy();
     await stopped;
+    // Every session's end is queued by now (aedes.close waits for each client).
+    await records.flush();
   };
   return {
     port,
+    disconnectCertificate: (certificateId, reason) => disconnect(engine, (c) => c.identity.certificateId === certificateId, reason),
     close: () => (closing ??= close()),
   };
 }

@@ -1,12 +1,18 @@
 /**
  * aedes behind one small typed adapter: the rest of certfleet sees admitted
- * devices, topics and promises, never aedes' clients, packets or callbacks.
- * Every socket handed to the engine arrives with the identity admission gave
- * it, so every hook knows which certificate is asking.
+ * connections, topics and verdicts, never aedes' clients, packets or
+ * callbacks. Every socket handed to the engine arrives with the identity
+ * admission gave it, so every hook knows which certificate is asking.
  */
-import { Aedes, type Client } from 'aedes';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Duplex } from 'node:stream';
+import { CertfleetError } from '../errors.js';
 import type { DeviceIdentity } from './admission.js';
+import { guardPackets, sentDisconnect } from './aedes-internals.js';
+import type { Authorizer, Verdict } from './authorization.js';
+import { LiveConnection, LiveConnections, type DisconnectReason, type RefusalReason } from './live-connections.js';
+import { brokerMetrics } from './metrics.js';
+import { PolicySession, type PolicyLoader } from './policy-session.js';
 
 type LogFn = (obj: Record<string, unknown>, msg: string) => void;
 /** pino's Logger fits, and so does `console`. */
@@ -17,88 +23,254 @@ export interface BrokerLogger {
   readonly error: LogFn;
 }
 
-/** An admitted device on one MQTT connection. */
-export interface Peer {
-  readonly identity: DeviceIdentity;
-  /** The MQTT client identifier from CONNECT (§3.1.3.1). */
-  readonly clientId: string;
+export interface EngineOptions {
+  readonly authorizer: Authorizer;
+  readonly policies: PolicyLoader;
+  readonly log: BrokerLogger;
+  readonly now: () => Date;
+  /** ms from attach to CONNECT. */
+  readonly connectTimeoutMs: number;
+  /** Bytes of one MQTT packet, fixed header excluded. */
+  readonly maxPacketSize: number;
+  readonly maxSubscriptionsPerClient: number;
+  /** A connection became an MQTT session (CONNACK 0 sent). */
+  readonly onSession: (c: LiveConnection) => void;
+  /** A session ended (called once per onSession). */
+  readonly onSessionEnd: (c: LiveConnection, reason: DisconnectReason, at: Date) => void;
+  /** A connection was refused before it became a session. */
+  readonly onRefused: (reason: RefusalReason, fields: Record<string, unknown>) => void;
 }
 
-/** Authorisation decisions: resolve to allow, reject to refuse. */
-export interface EngineHooks {
-  /**
-   * A PUBLISH from a device, or its will. `peer` is null only for a will that
-   * aedes publishes after its client is gone. Refusing closes the connection:
-   * MQTT 3.1.1 has no negative PUBACK [MQTT-3.3.5-2].
-   */
-  authorizePublish(peer: Peer | null, topic: string): Promise<void>;
-  /** One topic filter of a SUBSCRIBE. Refusing answers SUBACK 0x80 for it (§3.9.3) and keeps the connection. */
-  authorizeSubscribe(peer: Peer, topicFilter: string): Promise<void>;
-}
+/** aedes' CONNACK return codes (MQTT 3.1.1 §3.2.2.3). */
+const SERVER_UNAVAILABLE = 3;
+const NOT_AUTHORIZED = 5;
 
-const logFields = (peer: Peer | null) => ({
-  clientId: peer?.clientId ?? null,
-  certificateId: peer?.identity.certificateId ?? null,
-  thingName: peer?.identity.thingName ?? null,
+const fields = (c: LiveConnection | undefined) => ({
+  clientId: c?.clientId ?? null,
+  certificateId: c?.identity.certificateId ?? null,
+  thingName: c?.thingName ?? null,
 });
 
+function connackError(returnCode: 3 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
 export class MqttEngine {
+  readonly connections = new LiveConnections();
+  private warnedUnguarded = false;
+
   private constructor(
     private readonly aedes: Aedes,
-    /** Keyed by aedes' client object, so an identity lives exactly as long as its connection. */
-    private readonly identities: WeakMap<Client, DeviceIdentity>,
+    /** Keyed by aedes' client object, so a connection's state lives exactly as long as the client. */
+    private readonly byClient: WeakMap<Client, LiveConnection>,
+    private readonly opts: EngineOptions,
   ) {}
 
-  static async start(hooks: EngineHooks, log: BrokerLogger): Promise<MqttEngine> {
-    const identities = new WeakMap<Client, DeviceIdentity>();
-    const peerOf = (client: Client): Peer | null => {
-      const identity = identities.get(client);
-      return identity ? { identity, clientId: client.id } : null;
-    };
+  static async start(opts: EngineOptions): Promise<MqttEngine> {
+    const byClient = new WeakMap<Client, LiveConnection>();
+    const { authorizer, log } = opts;
+    // Hooks run only once start() has returned, so the engine is set by then.
+    const self: { engine?: MqttEngine } = {};
+    const refuse = (c: LiveConnection, reason: RefusalReason, detail: string) => self.engine!.refused(c, reason, detail);
+    const settle = (verdict: Promise<Verdict>, then: (v: Verdict) => void) => settleVerdict(log, verdict, then);
+    // Answered in the same tick when the policies are in memory; otherwise once they are read.
+    const decideThen = (now: Verdict | undefined, later: () => Promise<Verdict>, then: (v: Verdict) => void) =>
+      now ? then(now) : settle(later(), then);
     const aedes = await Aedes.createBroker({
+      // A backstop only: the engine's own timer (attach) fires first and says why.
+      connectTimeout: opts.connectTimeoutMs * 2,
+      preConnect(client, packet, done) {
+        const c = byClient.get(client);
+        if (!c) return done(new Error('connection was not admitted'), false);
+        c.connectArrived();
+        // aedes answers CONNACK 0x01 (unacceptable protocol level) [MQTT-3.1.2-2]; an
+        // MQTT 5 client reads it as 0x84 Unsupported Protocol Version (MQTT 5 §3.1.2.2).
+        if (packet.protocolVersion !== 3 && packet.protocolVersion !== 4) {
+          refuse(c, 'unsupported-protocol-version', `MQTT protocol level ${packet.protocolVersion}: this endpoint speaks MQTT 3.1.1 (and 3.1)`);
+        }
+        done(null, true);
+      },
+      authenticate(client, _username, _password, done) {
+        const c = byClient.get(client);
+        if (!c) return done(connackError(NOT_AUTHORIZED, 'connection was not admitted'), false);
+        c.clientId = client.id;
+        c.policy = new PolicySession(opts.policies, c.identity, client.id);
+        settle(authorizer.connect(c.policy, client.id), (v) => {
+          if (v.allowed && c.closeReason === undefined) {
+            // [MQTT-3.1.4-2] aedes closes the session holding this client id next, before this one is ready.
+            const previous = self.engine!.connections.session(client.id);
+            if (previous && previous !== c) previous.closeReason ??= 'client-id-takeover';
+            return done(null, true);
+          }
+          if (v.allowed) return done(connackError(NOT_AUTHORIZED, `connection closed meanwhile (${c.closeReason})`), false);
+          const reason = connectRefusal(v, c);
+          refuse(c, reason, v.detail);
+          done(connackError(reason === 'policy-unavailable' ? SERVER_UNAVAILABLE : NOT_AUTHORIZED, v.detail), false);
+        });
+      },
       authorizePublish(client, packet, done) {
-        const peer = client ? peerOf(client) : null;
-        // A live client without an identity cannot happen (attach() sets it
-        // before aedes reads a byte); if it ever does, fail closed.
-        if (client && !peer) return done(new Error('connection was not admitted'));
-        // Promise.resolve().then(): a hook that throws synchronously refuses too, never crashes aedes.
-        Promise.resolve().then(() => hooks.authorizePublish(peer, packet.topic)).then(
-          () => done(null),
-          (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
-        );
+        const c = client ? byClient.get(client) : undefined;
+        // A will aedes publishes after its client is gone, or (which cannot happen:
+        // attach() sets the state before aedes reads a byte) a client without one.
+        if (!c?.policy) return done(new Error('connection was not admitted'));
+        const will = client!.closed;
+        if (will && c.distrusted) return done(new Error('the will of a distrusted connection is not published'));
+        const size = packet.payload?.length ?? 0;
+        const policy = c.policy;
+        const now: Verdict | undefined = size > opts.maxPacketSize
+          ? { allowed: false, reason: 'packet-too-large', detail: `payload of ${size} bytes` }
+          : authorizer.publishNow(policy, packet.topic);
+        decideThen(now, () => authorizer.publish(policy, packet.topic), (v) => {
+          if (v.allowed) {
+            if (!will) brokerMetrics.messagesIn.inc();
+            return done(null);
+          }
+          brokerMetrics.publishDenied.inc({ reason: v.reason });
+          if (!will) c.closeReason ??= v.reason === 'packet-too-large' ? 'packet-too-large' : 'publish-denied';
+          log.info({ ...fields(c), topic: packet.topic, reason: v.reason, detail: v.detail, will }, 'publish refused');
+          // MQTT 3.1.1 has no negative PUBACK: refusing closes the connection [MQTT-3.3.5-2].
+          done(new CertfleetError('forbidden', v.detail));
+        });
       },
       authorizeSubscribe(client, subscription, done) {
-        const peer = peerOf(client);
-        const refuse = (why: string) => {
-          log.info({ ...logFields(peer), topicFilter: subscription.topic, why }, 'subscription refused');
-          done(null, null); // aedes answers SUBACK 0x80 for a null subscription
+        const c = byClient.get(client);
+        const filter = subscription.topic;
+        const answer = (v: Verdict) => {
+          if (v.allowed && !c!.subscriptions.has(filter) && c!.subscriptions.size >= opts.maxSubscriptionsPerClient) {
+            v = { allowed: false, reason: 'subscription-limit', detail: `already ${c!.subscriptions.size} subscriptions, the limit per client` };
+          }
+          if (v.allowed) {
+            c!.subscriptions.add(filter);
+            return done(null, subscription);
+          }
+          brokerMetrics.subscribeDenied.inc({ reason: v.reason });
+          log.info({ ...fields(c), topicFilter: filter, reason: v.reason, detail: v.detail }, 'subscription refused');
+          done(null, null); // aedes answers SUBACK 0x80 for a null subscription (§3.9.3)
         };
-        if (!peer) return refuse('connection was not admitted');
-        Promise.resolve().then(() => hooks.authorizeSubscribe(peer, subscription.topic)).then(
-          () => done(null, subscription),
-          (err: unknown) => refuse(err instanceof Error ? err.message : String(err)),
-        );
+        if (!c?.policy) return answer({ allowed: false, reason: 'not-admitted', detail: 'connection was not admitted' });
+        const policy = c.policy;
+        decideThen(authorizer.subscribeNow(policy, filter), () => authorizer.subscribe(policy, filter), answer);
+      },
+      authorizeForward(client, packet) {
+        const c = byClient.get(client);
+        if (!c?.policy) return null;
+        const v = authorizer.receive(c.policy, packet.topic);
+        if (v.allowed) {
+          brokerMetrics.messagesOut.inc();
+          return packet;
+        }
+        brokerMetrics.receiveDenied.inc({ reason: v.reason });
+        log.debug({ ...fields(c), topic: packet.topic, reason: v.reason, detail: v.detail }, 'delivery refused');
+        return null;
       },
     });
-    const engine = new MqttEngine(aedes, identities);
-    aedes.on('clientReady', (client) => log.info(logFields(peerOf(client)), 'device connected'));
-    aedes.on('clientDisconnect', (client) => log.debug(logFields(peerOf(client)), 'device disconnected'));
+    const started = new MqttEngine(aedes, byClient, opts);
+    self.engine = started;
+    aedes.on('clientReady', (client) => started.sessionStarted(client));
+    aedes.on('clientDisconnect', (client) => started.finish(client));
+    aedes.on('keepaliveTimeout', (client) => {
+      const c = byClient.get(client);
+      if (c) c.closeReason ??= 'keepalive-timeout';
+    });
+    aedes.on('unsubscribe', (filters, client) => {
+      const c = byClient.get(client);
+      for (const f of filters) c?.subscriptions.delete(f);
+    });
+    const onError = (client: Client, err: Error) => {
+      const c = byClient.get(client);
+      if (c) c.closeReason ??= (err as NodeJS.ErrnoException).code ? 'connection-lost' : 'protocol-error';
+      log.warn({ ...fields(c), err: err.message, reason: c?.closeReason }, 'connection closed on error');
+    };
     // A refused PUBLISH surfaces here, after aedes has closed the connection.
-    aedes.on('clientError', (client, err) => log.warn({ ...logFields(peerOf(client)), err: err.message }, 'connection closed on error'));
-    aedes.on('connectionError', (client, err) => log.debug({ ...logFields(peerOf(client)), err: err.message }, 'connection failed before CONNECT completed'));
-    return engine;
+    aedes.on('clientError', onError);
+    aedes.on('connectionError', onError);
+    return started;
   }
 
   /** Hands an admitted connection to the MQTT engine; it owns the socket from now on. */
-  attach(socket: Duplex, identity: DeviceIdentity): void {
+  attach(socket: Duplex, identity: DeviceIdentity, remote: string): LiveConnection {
+    const { log, maxPacketSize, connectTimeoutMs } = this.opts;
+    const c = new LiveConnection(identity, remote);
     // handle() only attaches listeners; bytes already buffered (an early
-    // CONNECT) are read on the next tick, after the identity is in place.
+    // CONNECT) are read on the next tick, after the state is in place.
     const client = this.aedes.handle(socket);
-    this.identities.set(client, identity);
+    this.byClient.set(client, c);
+    this.connections.add(c);
+    c.onClose(() => client.close());
+    // Before CONNECT the connection is refused (and counted as such); after it, the session ends for that reason.
+    const badInput = (reason: 'packet-too-large' | 'malformed-packet', detail: string) => {
+      if (c.connectSeen) c.closeReason ??= reason;
+      else this.refused(c, reason, detail);
+      log.info({ ...fields(c), remote, reason, detail }, 'bad MQTT input; closing this connection');
+    };
+    const guarded = guardPackets(client, maxPacketSize, {
+      tooLarge: (size, cmd) => badInput('packet-too-large', `${cmd ?? 'packet'} of ${size} bytes (limit ${maxPacketSize})`),
+      malformed: (err) => badInput('malformed-packet', err.message),
+    });
+    if (!guarded && !this.warnedUnguarded) {
+      this.warnedUnguarded = true;
+      log.warn({}, 'mqtt-packet parser not as expected: the packet size is checked on PUBLISH payloads only');
+    }
+    // [MQTT-3.1.0-1] the first packet must be CONNECT; a client that sends none is dropped.
+    const timer = setTimeout(() => {
+      this.refused(c, 'connect-timeout', `no CONNECT within ${connectTimeoutMs} ms`);
+      client.close();
+    }, connectTimeoutMs);
+    timer.unref();
+    c.onConnectArrived(() => clearTimeout(timer));
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.finish(client);
+    });
+    return c;
   }
 
   /** Disconnects every MQTT client and stops the engine. */
   close(): Promise<void> {
+    for (const c of this.connections.all()) c.closeReason ??= 'server-shutdown';
     return new Promise((resolve) => this.aedes.close(() => resolve()));
   }
+
+  private refused(c: LiveConnection, reason: RefusalReason, detail: string): void {
+    c.closeReason ??= reason;
+    this.opts.onRefused(reason, { ...fields(c), remote: c.remote, detail });
+  }
+
+  private sessionStarted(client: Client): void {
+    const c = this.byClient.get(client);
+    if (!c) return;
+    c.connectedAt = this.opts.now();
+    this.connections.ready(c);
+    this.opts.log.info({ ...fields(c), remote: c.remote }, 'device connected');
+    this.opts.onSession(c);
+  }
+
+  /** Once per connection, on whichever comes first: aedes' clientDisconnect or the socket's close. */
+  private finish(client: Client): void {
+    const c = this.byClient.get(client);
+    if (!c || c.finished) return;
+    c.finished = true;
+    this.connections.delete(c);
+    if (!c.ready) return;
+    const reason = c.closeReason ?? (sentDisconnect(client) ? 'client-disconnect' : 'connection-lost');
+    this.opts.log.debug({ ...fields(c), reason }, 'device disconnected');
+    this.opts.onSessionEnd(c, reason, this.opts.now());
+  }
+}
+
+/** A connect refusal's reason for logs and metrics, from the verdict. */
+function connectRefusal(v: Verdict & { allowed: false }, c: LiveConnection): RefusalReason {
+  if (v.reason === 'policy-unavailable') return 'policy-unavailable';
+  if (v.reason === 'certificate-not-active') return c.policy?.peek()?.certificateNotActive === 'revoked' ? 'revoked-certificate' : 'inactive-certificate';
+  return 'connect-denied';
+}
+
+/**
+ * Calls `then` with the verdict; a decision that rejects refuses. Nothing
+ * thrown here may become an unhandled rejection, which would end the process.
+ */
+function settleVerdict(log: BrokerLogger, verdict: Promise<Verdict>, then: (v: Verdict) => void): void {
+  verdict
+    .then(then, (err: unknown) => then({ allowed: false, reason: 'policy-unavailable', detail: err instanceof Error ? err.message : String(err) }))
+    .catch((err: unknown) => log.error({ err: err instanceof Error ? err.message : String(err) }, 'MQTT hook failed'));
 }

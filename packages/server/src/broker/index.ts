@@ -1,9 +1,14 @@
 /*
  * The device endpoint: MQTT over mutual TLS, admission of device
- * certificates, and the authorisation hooks. The broker reads the store; it
- * never writes certificates and never imports the signer (DESIGN.md).
+ * certificates, policy authorisation, connection records and metrics. The
+ * broker reads the store (and writes only its connection records); it never
+ * writes certificates and never imports the signer (DESIGN.md).
  */
 export { Admission, type AdmissionDeps, type AdmissionRefusal, type AdmissionResult, type DeviceIdentity } from './admission.js';
-export { baselineAuthorization, RESERVED_PREFIXES } from './authorization.js';
-export { startBroker, type BrokerOptions, type RunningBroker } from './broker.js';
-export type { BrokerLogger, EngineHooks, Peer } from './engine.js';
+export { Authorizer, DEVICE_REQUEST_TOPICS, RESERVED_PREFIXES, reservedTopicRefusal, type DenialReason, type Verdict } from './authorization.js';
+export { DEFAULT_LIMITS, resolveLimits, startBroker, type BrokerLimits, type BrokerOptions, type RunningBroker } from './broker.js';
+export type { ConnectionRecordStore } from './connection-log.js';
+export type { BrokerLogger } from './engine.js';
+export type { DisconnectReason, RefusalReason } from './live-connections.js';
+export { brokerMetrics, brokerMetricsRegistry } from './metrics.js';
+export type { PolicySources } from './policy-session.js';

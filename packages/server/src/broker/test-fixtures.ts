@@ -5,7 +5,11 @@
 import type { KeyObject } from 'node:crypto';
 import { PROFILES } from '@certfleet/pki';
 import { makeChild, makeRoot, type TestCa } from '../../../pki/src/testing/hierarchy.js';
-import type { CaKind, CaRecord, CaStatus, CaStore, CertificateRecord, CertificateStatus, CertificateStore } from '../store/index.js';
+import type {
+  CaKind, CaRecord, CaStatus, CaStore, CertificateRecord, CertificateStatus, CertificateStore, ConnectionRecord, EffectivePolicy,
+  EffectivePolicyStore, NewConnection, ThingRecord, ThingStore,
+} from '../store/index.js';
+import type { ConnectionRecordStore } from './connection-log.js';
 
 export class FakeCas implements Pick<CaStore, 'listCas'> {
   readonly rows: CaRecord[] = [];
@@ -48,6 +52,76 @@ export class FakeCertificates implements Pick<CertificateStore, 'getCertificate'
   async getCertificate(id: string): Promise<CertificateRecord | undefined> {
     const r = this.rows.get(id);
     return r && { ...r };
+  }
+
+  setStatus(device: TestCa, status: CertificateStatus): void {
+    const row = this.rows.get(device.cert.fingerprint());
+    if (!row) throw new Error(`no certificate ${device.cert.subject()}`);
+    row.status = status;
+  }
+}
+
+/** Policies by certificate id, as effectivePolicies() would return them (groups already resolved). */
+export class FakePolicies implements EffectivePolicyStore {
+  readonly byCertificate = new Map<string, EffectivePolicy[]>();
+  reads = 0;
+  /** When set, every read fails with it. */
+  failWith: Error | undefined;
+
+  attach(device: TestCa, name: string, document: Record<string, unknown>): this {
+    const list = this.byCertificate.get(device.cert.fingerprint()) ?? [];
+    const version = (list.find((p) => p.name === name)?.version ?? 0) + 1;
+    this.byCertificate.set(device.cert.fingerprint(), [...list.filter((p) => p.name !== name), { name, version, document }]);
+    return this;
+  }
+
+  async effectivePolicies(certificateId: string): Promise<EffectivePolicy[]> {
+    this.reads++;
+    if (this.failWith) throw this.failWith;
+    return (this.byCertificate.get(certificateId) ?? []).map((p) => ({ ...p }));
+  }
+}
+
+export class FakeThings implements Pick<ThingStore, 'getThing'> {
+  readonly rows = new Map<string, ThingRecord>();
+
+  set(name: string, attributes: Record<string, string> = {}): this {
+    this.rows.set(name, { name, attributes, createdAt: new Date(), updatedAt: new Date() });
+    return this;
+  }
+
+  async getThing(name: string): Promise<ThingRecord | undefined> {
+    const r = this.rows.get(name);
+    return r && { ...r, attributes: { ...r.attributes } };
+  }
+}
+
+/** Connection records in memory, written in the order the broker sends them. */
+export class FakeConnectionRecords implements ConnectionRecordStore {
+  readonly rows = new Map<string, ConnectionRecord>();
+  /** Milliseconds each write takes, to show that nothing waits for it. */
+  delayMs = 0;
+
+  async recordConnect(c: NewConnection): Promise<void> {
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    this.rows.set(c.id, { ...c, disconnectedAt: null, disconnectReason: null });
+  }
+
+  async recordDisconnect(id: string, at: Date, reason: string): Promise<void> {
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    const row = this.rows.get(id);
+    if (!row) throw new Error(`no connection ${id}`);
+    if (row.disconnectedAt === null) Object.assign(row, { disconnectedAt: at, disconnectReason: reason });
+  }
+
+  async closeOpenConnections(nodeId: string, at: Date, reason: string): Promise<number> {
+    const open = [...this.rows.values()].filter((r) => r.nodeId === nodeId && r.disconnectedAt === null);
+    for (const r of open) Object.assign(r, { disconnectedAt: at, disconnectReason: reason });
+    return open.length;
+  }
+
+  byCertificate(device: TestCa): ConnectionRecord[] {
+    return [...this.rows.values()].filter((r) => r.certificateId === device.cert.fingerprint());
   }
 }
 

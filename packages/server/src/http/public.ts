@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ocspErrorResponse } from '@certfleet/pki';
+import { brokerMetricsRegistry } from '../broker/index.js';
 import type { Services } from '../services.js';
 import { problemHandler } from './problem.js';
 
@@ -54,5 +55,10 @@ export async function buildPublic(s: Services): Promise<FastifyInstance> {
     return reply.type(OCSP_RESPONSE).header('cache-control', 'public, max-age=60').send(der);
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // Prometheus text format: connections, admissions refused by reason, messages in and out.
+  app.get('/metrics', async (_req, reply) => {
+    const registry = brokerMetricsRegistry();
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
   return app;
 }

@@ -96,7 +96,17 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
 /** The device endpoint on the mqtt port; returns the bound port. */
 async function startMqtt(s: Services, tls: { key: string; cert: string }, port: number, host: string, closers: Array<() => Promise<unknown>>): Promise<number> {
   const admission = new Admission({ cas: s.store, certificates: s.store, now: s.now });
-  const broker = await startBroker({ host, port, tls, admission });
+  const broker = await startBroker({
+    host,
+    port,
+    tls,
+    admission,
+    policies: { policies: s.store, things: s.store, certificates: s.store },
+    connections: s.store,
+    now: s.now,
+    // Revocations, CA and policy changes reach connected devices through the bus (disconnect, reload).
+    events: s.bus,
+  });
   closers.push(() => broker.close());
   return broker.port;
 }

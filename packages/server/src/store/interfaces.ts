@@ -11,11 +11,14 @@ import type {
   CertificateStatus,
   CertificateStatusChange,
   CertificateStatusEntry,
+  ConnectionQuery,
+  ConnectionRecord,
   EffectivePolicy,
   IssuanceIntent,
   NewCa,
   NewCaKey,
   NewCertificate,
+  NewConnection,
   NewThing,
   NewThingGroup,
   NewToken,
@@ -179,6 +182,27 @@ export interface PolicyStore {
 export interface EffectivePolicyStore {
   /** Default documents of the policies on the certificate and on every group (and ancestor) of its thing. */
   effectivePolicies(certificateId: string): Promise<EffectivePolicy[]>;
+}
+
+/**
+ * Device connections, written by the broker as they happen (not audited:
+ * bookkeeping, like touchToken). Each write is one statement, so a record
+ * is either written whole or not at all.
+ */
+export interface ConnectionStore {
+  /** 'conflict' on a duplicate id. */
+  recordConnect(connection: NewConnection): Promise<void>;
+  /** Closes an open row; a row already closed keeps its first close. 'not-found' for an unknown id. */
+  recordDisconnect(id: string, at: Date, reason: string): Promise<void>;
+  /** Newest first; a bad cursor is 'bad-request'. */
+  listConnections(query: ConnectionQuery): Promise<Page<ConnectionRecord>>;
+  /** The certificate's open connections, on any node, newest first. */
+  openConnectionsByCertificate(certificateId: string): Promise<ConnectionRecord[]>;
+  /**
+   * Closes every row `nodeId` left open (a node that crashed or was killed
+   * and starts again under the same id); returns how many.
+   */
+  closeOpenConnections(nodeId: string, at: Date, reason: string): Promise<number>;
 }
 
 export interface AuditLogStore {

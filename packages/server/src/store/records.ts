@@ -249,3 +249,30 @@ export interface CertificateStatusEntry {
   actor: string;
   at: Date;
 }
+
+/** One MQTT connection of a device, as the broker recorded it. */
+export interface ConnectionRecord {
+  /** Chosen by the broker (a UUID). */
+  id: string;
+  certificateId: string;
+  /** The MQTT client identifier from CONNECT. */
+  clientId: string;
+  /** `address:port` as the broker saw it. */
+  remoteAddress: string;
+  connectedAt: Date;
+  /** Null while the connection is open. */
+  disconnectedAt: Date | null;
+  /** Why it ended, e.g. 'client-disconnect', 'certificate-revoked', 'node-restart'; null while open. */
+  disconnectReason: string | null;
+  /** The node whose broker holds (or held) the connection. */
+  nodeId: string;
+}
+
+export type NewConnection = Omit<ConnectionRecord, 'disconnectedAt' | 'disconnectReason'>;
+
+/** Newest first, by (connectedAt, id). */
+export interface ConnectionQuery extends PageRequest {
+  certificateId?: string;
+  /** true: only open connections; false: only closed ones; absent: both. */
+  open?: boolean;
+}

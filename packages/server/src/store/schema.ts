@@ -2,8 +2,8 @@ import type { ColumnType, Generated, Kysely } from 'kysely';
 import type { CaKind, CaStatus, CertificateStatus, PolicyTargetType } from './records.js';
 
 /*
- * Row types as the database holds them (schema v2, see
- * migrations/001_initial.ts and 002_registry.ts). Times are ISO-8601 UTC text
+ * Row types as the database holds them (schema v3, see
+ * migrations/001_initial.ts, 002_registry.ts and 003_connections.ts). Times are ISO-8601 UTC text
  * (YYYY-MM-DDTHH:MM:SS.sssZ) on both dialects so comparisons are plain,
  * identical string comparisons; blobs come back as Buffer from both drivers.
  */
@@ -147,6 +147,18 @@ export interface AuditLogTable {
   hash: string;
 }
 
+/** v3. */
+export interface ConnectionsTable {
+  id: string;
+  certificate_id: string;
+  client_id: string;
+  remote_address: string;
+  connected_at: string;
+  disconnected_at: string | null;
+  disconnect_reason: string | null;
+  node_id: string;
+}
+
 export interface Database {
   cas: CasTable;
   ca_keys: CaKeysTable;
@@ -162,6 +174,7 @@ export interface Database {
   policy_attachments: PolicyAttachmentsTable;
   certificate_status_history: CertificateStatusHistoryTable;
   audit_log: AuditLogTable;
+  connections: ConnectionsTable;
 }
 
 export type Db = Kysely<Database>;

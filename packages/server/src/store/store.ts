@@ -3,6 +3,7 @@ import * as audit from './audit.js';
 import type { AuditEntry, AuditInput, AuditQuery, AuditVerification } from './audit-records.js';
 import * as cas from './cas.js';
 import * as certificates from './certificates.js';
+import * as connections from './connections.js';
 import { guarded } from './driver-errors.js';
 import * as groups from './groups.js';
 import type {
@@ -12,6 +13,7 @@ import type {
   CaStore,
   CertificateLifecycleStore,
   CertificateStore,
+  ConnectionStore,
   EffectivePolicyStore,
   IssuanceJournal,
   PolicyStore,
@@ -35,11 +37,14 @@ import type {
   CertificateStatus,
   CertificateStatusChange,
   CertificateStatusEntry,
+  ConnectionQuery,
+  ConnectionRecord,
   EffectivePolicy,
   IssuanceIntent,
   NewCa,
   NewCaKey,
   NewCertificate,
+  NewConnection,
   NewThing,
   NewThingGroup,
   NewToken,
@@ -83,7 +88,8 @@ export class Store
     EffectivePolicyStore,
     AuditLogStore,
     TokenStore,
-    SettingsStore
+    SettingsStore,
+    ConnectionStore
 {
   readonly #db: Db;
   readonly #ctx: StoreContext;
@@ -234,6 +240,19 @@ export class Store
     return tokens.revokeToken(this.#ctx, id, at ?? this.#ctx.now(), a);
   }
   touchToken(id: string, at: Date): Promise<void> { return tokens.touchToken(this.#db, id, at); }
+
+  // ConnectionStore
+  recordConnect(connection: NewConnection): Promise<void> { return connections.recordConnect(this.#db, connection); }
+  recordDisconnect(id: string, at: Date, reason: string): Promise<void> {
+    return connections.recordDisconnect(this.#db, id, at, reason);
+  }
+  listConnections(query: ConnectionQuery): Promise<Page<ConnectionRecord>> { return connections.listConnections(this.#db, query); }
+  openConnectionsByCertificate(certificateId: string): Promise<ConnectionRecord[]> {
+    return connections.openConnectionsByCertificate(this.#db, certificateId);
+  }
+  closeOpenConnections(nodeId: string, at: Date, reason: string): Promise<number> {
+    return connections.closeOpenConnections(this.#db, nodeId, at, reason);
+  }
 
   // SettingsStore
   getSetting(key: string): Promise<string | undefined> { return settings.getSetting(this.#db, key); }

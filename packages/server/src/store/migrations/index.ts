@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import type { MigrationContext } from './context.js';
 import * as m001 from './001_initial.js';
 import * as m002 from './002_registry.js';
+import * as m003 from './003_connections.js';
 
 /*
  * The ordered list of schema versions. Names sort in application order
@@ -15,5 +16,6 @@ export function migrations(ctx: MigrationContext): Record<string, Migration> {
   return {
     '001_initial': { up: (db) => m001.up(db, ctx), down: (db) => m001.down(db) },
     '002_registry': { up: (db) => m002.up(db, ctx), down: (db) => m002.down(db) },
+    '003_connections': { up: (db) => m003.up(db, ctx), down: (db) => m003.down(db) },
   };
 }
