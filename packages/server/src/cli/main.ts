@@ -6,6 +6,7 @@ import { initDataDir } from '../node/init.js';
 import { startNode } from '../node/serve.js';
 import { ApiError } from './client.js';
 import { auditLogCommands } from './commands/audit-log.js';
+import { auditCommands } from './commands/audit.js';
 import { caCommands } from './commands/ca.js';
 import { certCommands } from './commands/cert.js';
 import { groupCommands } from './commands/group.js';
@@ -86,6 +87,7 @@ export function program(): Command {
   groupCommands(cmd);
   policyCommands(cmd);
   auditLogCommands(cmd);
+  auditCommands(cmd);
   return cmd;
 }
 

@@ -12,6 +12,7 @@ import { certificateRoutes } from './routes/certificates.js';
 import { thingRoutes } from './routes/things.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { auditLogRoutes } from './routes/audit-log.js';
+import { auditRoutes } from './routes/audits.js';
 import { groupRoutes } from './routes/groups.js';
 import { policyRoutes } from './routes/policies.js';
 
@@ -59,6 +60,7 @@ export async function buildApi(s: Services, opts: ApiOptions = {}): Promise<Fast
   groupRoutes(app, s);
   policyRoutes(app, s);
   auditLogRoutes(app, s);
+  auditRoutes(app, s);
   app.get('/api/v1/openapi.json', { config: { scopes: 'public' }, schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { config: { scopes: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
   return app;
