@@ -127,3 +127,18 @@ describe('certfleet token', () => {
     assert.match(after.stderr, /unauthorized/);
   });
 });
+
+describe('certfleet audit run', () => {
+  it('--json reports findings with severity, reason code, resource and mitigations', async () => {
+    const r = await certfleet(['cert', 'issue', '--cn', 'short-lived', '--days', '5', '--out', join(data, 'short'), '--data', data]);
+    assert.equal(r.code, 0, r.stderr);
+    const a = await certfleet(['audit', 'run', '--json', '--data', data]);
+    assert.equal(a.code, 0, a.stderr);
+    const report = JSON.parse(a.stdout) as { findings: Array<{ severity: string; reasonCode: string; resource: string; mitigations: string[] }>; summary: Record<string, number> };
+    const f = report.findings.find((x) => x.reasonCode === 'device-certificate-expiring');
+    assert.ok(f, a.stdout);
+    assert.equal(f.severity, 'medium');
+    assert.ok(f.mitigations.length > 0);
+    assert.ok(report.summary.medium! >= 1);
+  });
+});
