@@ -142,3 +142,16 @@ describe('certfleet audit run', () => {
     assert.ok(report.summary.medium! >= 1);
   });
 });
+
+describe('certfleet forecast', () => {
+  it('--json gives 52 weekly counts and the devices at risk', async () => {
+    const r = await certfleet(['forecast', '--json', '--data', data]);
+    assert.equal(r.code, 0, r.stderr);
+    const f = JSON.parse(r.stdout) as { total: number[]; byCa: Record<string, number[]>; atRisk: Array<{ certificateId: string }> };
+    assert.equal(f.total.length, 52);
+    assert.ok(f.total.reduce((a, b) => a + b, 0) >= 3, 'the certificates issued above expire within the year');
+    assert.ok(Object.keys(f.byCa).includes('issuing'));
+    const human = await certfleet(['forecast', '--data', data]);
+    assert.match(human.stdout, /EXPIRING/);
+  });
+});

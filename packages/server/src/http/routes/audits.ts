@@ -1,6 +1,7 @@
 /** /api/v1/audits: run the fleet audits on demand. */
 import type { FastifyInstance } from 'fastify';
 import { runAudit, type Finding } from '../../lifecycle/audits.js';
+import { forecast } from '../../lifecycle/forecast.js';
 import type { Services } from '../../services.js';
 
 const findingSchema = {
@@ -50,6 +51,53 @@ export function auditRoutes(app: FastifyInstance, s: Services): void {
       const summary: Record<string, number> = { critical: 0, high: 0, medium: 0, low: 0 };
       for (const f of findings) summary[f.severity] = (summary[f.severity] ?? 0) + 1;
       return { runAt: runAt.toISOString(), summary, findings };
+    },
+  );
+
+  const weekly = { type: 'array', items: { type: 'integer' } } as const;
+  app.get<{ Querystring: { weeks?: number; renewalWindowDays?: number; offlineDays?: number } }>(
+    '/api/v1/forecast',
+    {
+      config: { scopes: ['auditor', 'operator'] },
+      schema: {
+        summary: 'Certificates expiring per week (in all, per CA, per thing group) and the devices at risk: expiring within the renewal window and offline',
+        tags: ['audits'],
+        querystring: {
+          type: 'object',
+          properties: {
+            weeks: { type: 'integer', minimum: 1, maximum: 260, default: 52 },
+            renewalWindowDays: { type: 'integer', minimum: 1, maximum: 365, default: 28 },
+            offlineDays: { type: 'integer', minimum: 1, maximum: 365, default: 7 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              from: { type: 'string', format: 'date-time' },
+              weeks: { type: 'integer' },
+              total: weekly,
+              byCa: { type: 'object', additionalProperties: weekly },
+              byGroup: { type: 'object', additionalProperties: weekly },
+              atRisk: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { thing: { type: ['string', 'null'] }, certificateId: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' }, lastSeen: { type: ['string', 'null'], format: 'date-time' } },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const f = await forecast({ certificates: s.store, cas: s.store, groups: s.store, connections: s.store, now: s.now }, req.query);
+      return {
+        ...f,
+        from: f.from.toISOString(),
+        atRisk: f.atRisk.map((r) => ({ ...r, notAfter: r.notAfter.toISOString(), lastSeen: r.lastSeen?.toISOString() ?? null })),
+      };
     },
   );
 }
