@@ -149,7 +149,7 @@ describe('certfleet forecast', () => {
     assert.equal(r.code, 0, r.stderr);
     const f = JSON.parse(r.stdout) as { total: number[]; byCa: Record<string, number[]>; atRisk: Array<{ certificateId: string }> };
     assert.equal(f.total.length, 52);
-    assert.ok(f.total.reduce((a, b) => a + b, 0) >= 3, 'the certificates issued above expire within the year');
+    assert.ok(f.total.reduce((a, b) => a + b, 0) >= 1, 'the 5-day certificate issued above is in the window (1-year ones fall just past week 52)');
     assert.ok(Object.keys(f.byCa).includes('issuing'));
     const human = await certfleet(['forecast', '--data', data]);
     assert.match(human.stdout, /EXPIRING/);
