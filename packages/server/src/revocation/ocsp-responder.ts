@@ -64,6 +64,8 @@ export class OcspResponder {
   private readonly validityMs: number;
   private unsubscribe: Array<() => void> = [];
   private generation = 0;
+  /** CA status and revocation by id: read once, dropped on ca.status-changed (the nonce path read them per request). */
+  private readonly caState = new Map<string, Promise<{ revoked: boolean; revocation: Awaited<ReturnType<Revoker['caRevocation']>> }>>();
 
   constructor(
     private readonly deps: OcspResponderDeps,
@@ -81,6 +83,7 @@ export class OcspResponder {
       }),
       this.deps.bus.on('ca.status-changed', () => {
         this.cache.clear();
+        this.caState.clear();
         this.issuersLoadedAt = 0;
       }),
     );
@@ -151,8 +154,13 @@ export class OcspResponder {
   }
 
   private async status(issuerId: string, id: CertId): Promise<OcspCertStatus> {
-    const caRevoked = await this.deps.revoker.caRevocation(issuerId);
-    const ca = await this.deps.authorities.get(issuerId);
+    let state = this.caState.get(issuerId);
+    if (!state) {
+      state = (async () => ({ revoked: (await this.deps.authorities.get(issuerId)).status === 'revoked', revocation: await this.deps.revoker.caRevocation(issuerId) }))();
+      state.catch(() => this.caState.delete(issuerId));
+      this.caState.set(issuerId, state);
+    }
+    const { revoked: caIsRevoked, revocation: caRevoked } = await state;
     const c = await this.deps.certificates.getCertificateBySerial(id.serial);
     if (!c || c.issuerId !== issuerId) {
       // A child CA's own certificate is answered too, so relying parties can check intermediates.
@@ -166,7 +174,7 @@ export class OcspResponder {
       return { revoked: { at: c.revokedAt ?? c.createdAt, ...(reason !== undefined ? { reason } : {}) } };
     }
     // Everything under a revoked CA is untrusted (RFC 5280 §6.3.3 would reach the same end through the CA's own status).
-    if (ca.status === 'revoked') return { revoked: { at: caRevoked?.at ?? this.deps.now(), reason: REVOCATION_REASONS[caRevoked?.reason ?? 'cACompromise'] } };
+    if (caIsRevoked) return { revoked: { at: caRevoked?.at ?? this.deps.now(), reason: REVOCATION_REASONS[caRevoked?.reason ?? 'cACompromise'] } };
     return { good: true };
   }
 
