@@ -36,3 +36,5 @@ export { connectMqtt, type MqttConnectOptions } from './mqtt/connect.js';
 export { mqttRequest } from './mqtt/request.js';
 export { acceptedTopic, CREATE_FROM_CSR, provisionTopic, rejectedTopic, trustBundleTopic } from './mqtt/topics.js';
 export { provisionByClaim, type ClaimRequest, type ClaimResult } from './provisioning/claim.js';
+export { MemoryKeyStore } from './simulate/memory-key.js';
+export { simulate, type Progress, type SimulateOptions, type SimulateSummary } from './simulate/simulate.js';

@@ -4,9 +4,13 @@
  * tests are the only callers.
  */
 import { EventBus } from './events/bus.js';
+import { Webhooks } from './events/webhooks.js';
+import { JustInTimeProvisioning } from './provisioning/jit.js';
+import { fleetServices, type FleetServices } from './provisioning/fleet.js';
 import { Authorities } from './registry/authorities.js';
 import { CertificateRegistry } from './registry/certificate-registry.js';
 import { PolicyRegistry } from './registry/policy-registry.js';
+import { DeviceReplacement } from './registry/replacement.js';
 import { ThingRegistry } from './registry/thing-registry.js';
 import { CrlPublisher, type CrlPublisherOptions } from './revocation/crl-publisher.js';
 import { OcspResponder, type OcspResponderOptions } from './revocation/ocsp-responder.js';
@@ -42,10 +46,18 @@ export interface Services {
   readonly policies: PolicyRegistry;
   readonly certificates: CertificateRegistry;
   readonly revoker: Revoker;
+  /** Device replacement: a new certificate for a thing, the old ones revoked, in one step. */
+  readonly replacement: DeviceReplacement;
   readonly crls: CrlPublisher;
   readonly ocsp: OcspResponder;
   /** Changes the registry made, for the broker, webhooks and other nodes. */
   readonly bus: EventBus;
+  /** Webhooks: every matching bus event is enqueued from the start; `serve` starts the delivery worker. */
+  readonly webhooks: Webhooks;
+  /** Just-in-time provisioning and registration: the broker's auto-registration hook. */
+  readonly jit: JustInTimeProvisioning;
+  /** Fleet provisioning by claim: templates, claim credentials, the device flow (`serve` starts its sweep). */
+  readonly fleet: FleetServices;
   readonly now: () => Date;
   close(): Promise<void>;
 }
@@ -55,6 +67,9 @@ export async function openServices(opts: ServicesOptions): Promise<Services> {
   const sealer = sealerFor(opts.masterKeyFile, opts.passphrase, opts.createMasterKey ?? false);
   const store = await openStore(opts.database, { now, ...(opts.schema ? { schema: opts.schema } : {}) });
   const bus = new EventBus();
+  const webhooks = new Webhooks({ store, bus, now });
+  webhooks.startDispatching();
+  const jit = new JustInTimeProvisioning({ cas: store, store, bus, now });
   const signer = new Signer({ keys: store, journal: store, sealer, now });
   const authorities = new Authorities({ cas: store, settings: store, signer, bus, now });
   const issuance = new Issuance({ certificates: store, things: store, authorities, signer, now });
@@ -63,6 +78,8 @@ export async function openServices(opts: ServicesOptions): Promise<Services> {
   const policies = new PolicyRegistry({ policies: store, certificates: store, groups: store, bus });
   const certificates = new CertificateRegistry({ certificates: store, cas: store, things: store, policies: store, bus, now });
   const revoker = new Revoker({ certificates, authorities, settings: store, now });
+  const replacement = new DeviceReplacement({ issuance, things: store, certificates: store, replacements: store, bus, now });
+  const fleet = fleetServices({ store, issuance, bus, now });
   const crls = new CrlPublisher({ certificates: store, cas: store, settings: store, authorities, signer, revoker, bus, now }, opts.crl ?? {});
   const ocsp = new OcspResponder({ certificates: store, cas: store, authorities, signer, revoker, bus, now }, opts.ocsp ?? {});
   // Revocation keeps its caches right from the first change; the timers it starts do not hold the process open.
@@ -71,7 +88,9 @@ export async function openServices(opts: ServicesOptions): Promise<Services> {
   const close = async () => {
     crls.stop();
     ocsp.stop();
+    fleet.provisioning.stop();
+    await webhooks.stop();
     await store.close();
   };
-  return { store, signer, authorities, issuance, tokens, things, policies, certificates, revoker, crls, ocsp, bus, now, close };
+  return { fleet, webhooks, jit, store, signer, authorities, issuance, tokens, things, policies, certificates, revoker, replacement, crls, ocsp, bus, now, close };
 }

@@ -23,7 +23,7 @@ describe('Admission', () => {
     { name: 'a valid chain but a certificate that is not registered', chain: (f) => chainOf(f.unknown, f.issuing), want: 'unknown-certificate' },
     { name: 'a revoked certificate', chain: (f) => chainOf(f.revoked), want: 'revoked-certificate' },
     { name: 'an inactive certificate', chain: (f) => chainOf(f.inactive), want: 'inactive-certificate' },
-    { name: 'a certificate pending activation (JITR)', chain: (f) => chainOf(f.pending), want: 'inactive-certificate' },
+    { name: 'a certificate pending activation (JITR)', chain: (f) => chainOf(f.pending), want: 'pending-activation' },
     { name: 'an expired certificate', chain: (f) => chainOf(f.dev1), at: (f) => new Date(f.dev1.cert.notAfter().getTime() + 1000), want: 'expired' },
     { name: 'a certificate that is not valid yet', chain: (f) => chainOf(f.future), want: 'not-yet-valid' },
     {

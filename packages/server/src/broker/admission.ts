@@ -7,9 +7,15 @@
  * accepts any, and this module decides with the store as the only source of
  * trust, so a CA deactivated at run time stops admitting without a restart and
  * every refusal carries a reason from a closed set.
+ *
+ * A certificate that chains to an active CA but is not registered may be
+ * registered on the spot by the `autoRegister` hook (just-in-time
+ * provisioning and registration, provisioning/jit.ts): admission then goes
+ * on with the stored record, so a provisioned device is admitted on that
+ * same connection. The broker only reads; the hook's owner writes.
  */
 import { Certificate, OID, PkiError, validateChain } from '@certfleet/pki';
-import type { CaRecord, CaStore, CertificateStore } from '../store/index.js';
+import type { CaRecord, CaStore, CertificateRecord, CertificateStore } from '../store/index.js';
 
 /** Why a device was refused, checked in this order (the first that applies wins). */
 export type AdmissionRefusal =
@@ -19,7 +25,10 @@ export type AdmissionRefusal =
   | 'untrusted-chain'
   | 'unknown-certificate'
   | 'revoked-certificate'
-  | 'inactive-certificate';
+  | 'pending-activation'
+  | 'inactive-certificate'
+  /** Auto-registration applied but could not be carried out (template, policy or group missing…). */
+  | 'provisioning-failed';
 
 /** Who an admitted connection is; later policy checks key on this. */
 export interface DeviceIdentity {
@@ -39,12 +48,38 @@ export type AdmissionResult =
   | ({ readonly ok: true } & DeviceIdentity)
   | { readonly ok: false; readonly reason: AdmissionRefusal; readonly detail: string };
 
+/** A certificate that chains to an active registered CA and is not registered itself. */
+export interface UnregisteredCertificate {
+  readonly leaf: Certificate;
+  /**
+   * Every active registration of the CA that signed the leaf directly (one CA
+   * may be registered more than once). Never empty: a leaf whose direct
+   * issuer is not a registered CA is not offered for auto-registration.
+   */
+  readonly issuerIds: readonly string[];
+}
+
+/**
+ * What the auto-registration hook did: `registered` (now, or by a concurrent
+ * connection) and admission goes on with that record; `refused` with why;
+ * undefined when it does not apply (no issuer auto-registers): the
+ * certificate stays unknown.
+ */
+export type AutoRegistrationOutcome =
+  | { readonly registered: CertificateRecord }
+  | { readonly refused: string }
+  | undefined;
+
+export type AutoRegister = (certificate: UnregisteredCertificate) => Promise<AutoRegistrationOutcome>;
+
 export interface AdmissionDeps {
   readonly cas: Pick<CaStore, 'listCas'>;
   readonly certificates: Pick<CertificateStore, 'getCertificate'>;
   readonly now: () => Date;
   /** How long one read of the CA list is reused, in ms of `now()`; at most (and by default) 1000. */
   readonly caCacheMs?: number;
+  /** Just-in-time provisioning and registration; without it an unknown certificate is refused. */
+  readonly autoRegister?: AutoRegister;
 }
 
 /** A CA is known by its name and key (RFC 5280 §6.1.1 (d)), so a re-issued CA certificate is the same CA. */
@@ -57,6 +92,8 @@ interface TrustSet {
   readonly disabled: Map<string, string>;
   /** By caKey: the ids of each registration of that CA and of all their registered ancestors. */
   readonly lineage: Map<string, string[]>;
+  /** By caKey: the ids of the registrations of that CA that may anchor a path (the issuers JIT may use). */
+  readonly usable: Map<string, string[]>;
 }
 
 const MAX_CA_DEPTH = 8;
@@ -113,11 +150,20 @@ export class Admission {
     }
 
     const id = leaf.fingerprint();
-    const record = await this.deps.certificates.getCertificate(id);
-    if (!record) return refuse('unknown-certificate', `certificate ${id} (${leaf.subject()}) is not registered`);
+    let record = await this.deps.certificates.getCertificate(id);
+    if (!record) {
+      // path[1] signed the leaf; JIT needs it to be a registered CA, not an intermediate the device sent.
+      const issuerIds = path[1] ? (trust.usable.get(caKey(path[1])) ?? []) : [];
+      const outcome = issuerIds.length > 0 && this.deps.autoRegister ? await this.deps.autoRegister({ leaf, issuerIds }) : undefined;
+      if (outcome && 'refused' in outcome) return refuse('provisioning-failed', `certificate ${id} (${leaf.subject()}): ${outcome.refused}`);
+      if (!outcome) return refuse('unknown-certificate', `certificate ${id} (${leaf.subject()}) is not registered`);
+      record = outcome.registered;
+    }
     if (record.status === 'revoked') {
       return refuse('revoked-certificate', `certificate ${id} was revoked${record.revocationReason ? ` (${record.revocationReason})` : ''}`);
     }
+    // Told apart from 'inactive-certificate': a just-in-time registration waits for someone to activate it.
+    if (record.status === 'pending-activation') return refuse('pending-activation', `certificate ${id} is registered and waits for activation`);
     if (record.status !== 'active') return refuse('inactive-certificate', `certificate ${id} is ${record.status}`);
     const cns = leaf.subjectAttributes().filter((a) => a.type === OID.commonName);
     const caIds = [...new Set(path.flatMap((c) => trust.lineage.get(caKey(c)) ?? []))];
@@ -166,6 +212,7 @@ export class Admission {
     const anchors: Certificate[] = [];
     const disabled = new Map<string, string>();
     const lineage = new Map<string, string[]>();
+    const usable = new Map<string, string[]>();
     for (const ca of cas) {
       const cached = this.parsed.get(ca.id);
       // A stored CA certificate that cannot be parsed anchors nothing (fail closed for that CA only).
@@ -174,8 +221,10 @@ export class Admission {
       parsed.set(ca.id, cert);
       const key = caKey(cert);
       const r = refusal(ca, 0);
-      if (r === null) anchors.push(cert);
-      else disabled.set(key, r);
+      if (r === null) {
+        anchors.push(cert);
+        usable.set(key, [...(usable.get(key) ?? []), ca.id]);
+      } else disabled.set(key, r);
       // This registration and its registered ancestors: a change of status
       // of any of them concerns every connection whose path has this CA.
       const ids = lineage.get(key) ?? [];
@@ -192,6 +241,6 @@ export class Admission {
     // registrations is active, so retiring the old root does not cut off the
     // devices below a CA that the new root also signed.
     for (const c of anchors) disabled.delete(caKey(c));
-    return { anchors, disabled, lineage };
+    return { anchors, disabled, lineage, usable };
   }
 }

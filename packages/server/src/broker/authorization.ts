@@ -7,6 +7,7 @@
 import type { PolicyAction, PolicyDecision } from '../registry/policy/index.js';
 import { topicMatchesFilter } from '../registry/policy/index.js';
 import { decide, type LoadedPolicies, type PolicySession } from './policy-session.js';
+import { ANSWERS, claimRequestTopics } from './requests.js';
 
 /**
  * Topics only the platform publishes to (DESIGN.md: devices may never publish
@@ -17,10 +18,11 @@ import { decide, type LoadedPolicies, type PolicySession } from './policy-sessio
 export const RESERVED_PREFIXES = ['$certfleet/', '$SYS/'] as const;
 
 /**
- * The allow-list of `$certfleet/` request topics a device may publish to
- * (fleet provisioning's `$certfleet/certificates/create-from-csr/json`,
- * renewal, …), as topic filters. Empty until the features that answer them
- * land; a listed topic must still be allowed by the device's policies.
+ * The allow-list of `$certfleet/` request topics a device may publish to, as
+ * topic filters, besides those of the request handlers the broker is given
+ * (fleet provisioning's `$certfleet/certificates/create-from-csr/json`, …:
+ * requests.ts): a topic nobody answers is not opened. A listed topic must
+ * still be allowed by the device's policies, or by the claim rules below.
  */
 export const DEVICE_REQUEST_TOPICS: readonly string[] = [];
 
@@ -32,7 +34,8 @@ export type DenialReason =
   | 'certificate-not-active'
   | 'subscription-limit'
   | 'packet-too-large'
-  | 'not-admitted';
+  | 'not-admitted'
+  | 'claim';
 
 export type Verdict =
   | { readonly allowed: true }
@@ -49,6 +52,22 @@ export function reservedTopicRefusal(topic: string, requestTopics: readonly stri
   return deny('reserved-topic', `devices may not publish to ${prefix} topics (${topic})`);
 }
 
+/**
+ * A claim credential (fleet provisioning by claim) is good for one thing
+ * only, whatever policies say: asking for its device certificate and
+ * provisioning with its own template. It may publish to those request
+ * topics, subscribe to their answers, and receive nothing but the answers
+ * addressed to it (which the engine delivers to it directly).
+ */
+function claimVerdict(template: string, action: 'publish' | 'subscribe' | 'receive', resource: string): Verdict {
+  const requests = claimRequestTopics(template);
+  const ok =
+    action === 'publish'
+      ? requests.includes(resource)
+      : action === 'subscribe' && requests.some((r) => resource === `${r}/+` || ANSWERS.some((a) => resource === `${r}/${a}`));
+  return ok ? ALLOWED : deny('claim', `a claim certificate (template ${template}) may not ${action} ${JSON.stringify(resource)}`);
+}
+
 function explain(loaded: LoadedPolicies, action: PolicyAction, resource: string, d: PolicyDecision): Verdict {
   if (d.allowed) return ALLOWED;
   const what = `${action} ${JSON.stringify(resource)}`;
@@ -60,6 +79,12 @@ function explain(loaded: LoadedPolicies, action: PolicyAction, resource: string,
   return deny('policy', `${what} not allowed: ${attached}`);
 }
 
+/** The claim rules for a claim credential, the policies for any other certificate. */
+function decideFor(loaded: LoadedPolicies, action: 'publish' | 'subscribe' | 'receive', resource: string): Verdict {
+  if (loaded.claimTemplate !== null) return claimVerdict(loaded.claimTemplate, action, resource);
+  return explain(loaded, action, resource, decide(loaded, action, resource));
+}
+
 export class Authorizer {
   constructor(private readonly requestTopics: readonly string[] = DEVICE_REQUEST_TOPICS) {}
 
@@ -69,6 +94,8 @@ export class Authorizer {
       if (loaded.certificateNotActive !== null) {
         return deny('certificate-not-active', `the certificate is ${loaded.certificateNotActive}`);
       }
+      // Many devices share one claim credential, each with its own client id.
+      if (loaded.claimTemplate !== null) return ALLOWED;
       return explain(loaded, 'connect', clientId, decide(loaded, 'connect', clientId));
     });
   }
@@ -81,11 +108,11 @@ export class Authorizer {
     const reserved = reservedTopicRefusal(topic, this.requestTopics);
     if (reserved) return reserved;
     const loaded = session.loaded;
-    return loaded && explain(loaded, 'publish', topic, decide(loaded, 'publish', topic));
+    return loaded && decideFor(loaded, 'publish', topic);
   }
 
   async publish(session: PolicySession, topic: string): Promise<Verdict> {
-    return this.publishNow(session, topic) ?? this.withPolicies(session, (loaded) => explain(loaded, 'publish', topic, decide(loaded, 'publish', topic)));
+    return this.publishNow(session, topic) ?? this.withPolicies(session, (loaded) => decideFor(loaded, 'publish', topic));
   }
 
   /** As publishNow(), for one topic filter of a SUBSCRIBE. */
@@ -93,11 +120,11 @@ export class Authorizer {
     // $SYS/ names every client of the broker: not for devices, whatever a policy says.
     if (filter.startsWith('$SYS/') || filter === '$SYS') return deny('reserved-topic', `devices may not subscribe to $SYS/ (${filter})`);
     const loaded = session.loaded;
-    return loaded && explain(loaded, 'subscribe', filter, decide(loaded, 'subscribe', filter));
+    return loaded && decideFor(loaded, 'subscribe', filter);
   }
 
   async subscribe(session: PolicySession, filter: string): Promise<Verdict> {
-    return this.subscribeNow(session, filter) ?? this.withPolicies(session, (loaded) => explain(loaded, 'subscribe', filter, decide(loaded, 'subscribe', filter)));
+    return this.subscribeNow(session, filter) ?? this.withPolicies(session, (loaded) => decideFor(loaded, 'subscribe', filter));
   }
 
   /**
@@ -110,7 +137,7 @@ export class Authorizer {
     if (topic.startsWith('$SYS/')) return deny('reserved-topic', `$SYS/ topics are not delivered to devices (${topic})`);
     const loaded = session.peek();
     if (!loaded) return deny('policy-reloading', `receive ${JSON.stringify(topic)}: the policies are being reloaded after a change`);
-    return explain(loaded, 'receive', topic, decide(loaded, 'receive', topic));
+    return decideFor(loaded, 'receive', topic);
   }
 
   private async withPolicies(session: PolicySession, decideWith: (loaded: LoadedPolicies) => Verdict): Promise<Verdict> {

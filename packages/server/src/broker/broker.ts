@@ -19,6 +19,7 @@ import { MqttEngine, type BrokerLogger } from './engine.js';
 import type { RefusalReason } from './live-connections.js';
 import { brokerMetrics } from './metrics.js';
 import { PolicyLoader, type PolicySources } from './policy-session.js';
+import { RequestRouter, type RequestHandler } from './requests.js';
 import { announce, CaChanges, disconnect, followRegistry } from './registry-events.js';
 
 export interface BrokerLimits {
@@ -58,6 +59,8 @@ export interface BrokerOptions {
   readonly limits?: Partial<BrokerLimits>;
   /** `$certfleet/` request topics devices may publish to (topic filters); default DEVICE_REQUEST_TOPICS. */
   readonly requestTopics?: readonly string[];
+  /** Answers `$certfleet/` requests (fleet provisioning, …); its topics join requestTopics. */
+  readonly requests?: RequestHandler;
   readonly now?: () => Date;
   readonly logger?: BrokerLogger;
 }
@@ -66,6 +69,12 @@ export interface RunningBroker {
   readonly port: number;
   /** Closes every connection of the certificate now, its will unpublished; returns how many. */
   disconnectCertificate(certificateId: string, reason: string): number;
+  /**
+   * Publishes a platform message (QoS 1, not retained) to the subscribers
+   * whose policies allow them to receive it; resolves once handed to them.
+   * Refused once the broker is closing.
+   */
+  publish(topic: string, payload: Buffer | string): Promise<void>;
   /** Disconnects every client, pending or admitted, waits for their records, and stops listening. */
   close(): Promise<void>;
 }
@@ -113,8 +122,10 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
     brokerMetrics.admissionsRefused.inc({ reason });
     log.warn({ reason, ...f }, 'device refused');
   };
+  const requests = new RequestRouter(opts.requests);
   const engine = await MqttEngine.start({
-    authorizer: new Authorizer(opts.requestTopics ?? DEVICE_REQUEST_TOPICS),
+    authorizer: new Authorizer([...(opts.requestTopics ?? DEVICE_REQUEST_TOPICS), ...requests.topics]),
+    requests,
     policies: new PolicyLoader(opts.policies, (name, err) => log.error({ policy: name, err: String(err) }, 'stored policy document is invalid; its connections are denied everything')),
     log,
     now,
@@ -242,6 +253,10 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
   return {
     port,
     disconnectCertificate: (certificateId, reason) => disconnect(engine, (c) => c.identity.certificateId === certificateId, reason),
+    publish: async (topic, payload) => {
+      if (closing) throw new CertfleetError('unavailable', 'the broker is closing');
+      await engine.publish(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, 1);
+    },
     close: () => (closing ??= close()),
   };
 }

@@ -13,6 +13,7 @@ import type { Authorizer, Verdict } from './authorization.js';
 import { LiveConnection, LiveConnections, type DisconnectReason, type RefusalReason } from './live-connections.js';
 import { brokerMetrics } from './metrics.js';
 import { PolicySession, type PolicyLoader } from './policy-session.js';
+import type { RequestRouter } from './requests.js';
 
 type LogFn = (obj: Record<string, unknown>, msg: string) => void;
 /** pino's Logger fits, and so does `console`. */
@@ -33,6 +34,8 @@ export interface EngineOptions {
   /** Bytes of one MQTT packet, fixed header excluded. */
   readonly maxPacketSize: number;
   readonly maxSubscriptionsPerClient: number;
+  /** Where `$certfleet/` requests go (requests.ts); without it none is answered. */
+  readonly requests?: RequestRouter;
   /** A connection became an MQTT session (CONNACK 0 sent). */
   readonly onSession: (c: LiveConnection) => void;
   /** A session ended (called once per onSession). */
@@ -44,6 +47,13 @@ export interface EngineOptions {
 /** aedes' CONNACK return codes (MQTT 3.1.1 §3.2.2.3). */
 const SERVER_UNAVAILABLE = 3;
 const NOT_AUTHORIZED = 5;
+
+/**
+ * Answers to device requests, by payload buffer, with the one client each is
+ * for: aedes hands authorizeForward a copy of the packet but the same
+ * payload buffer, so this is how a delivery is recognised as an answer.
+ */
+const answerFor = new WeakMap<Buffer, Client>();
 
 const fields = (c: LiveConnection | undefined) => ({
   clientId: c?.clientId ?? null,
@@ -123,6 +133,11 @@ export class MqttEngine {
         decideThen(now, () => authorizer.publish(policy, packet.topic), (v) => {
           if (v.allowed) {
             if (!will) brokerMetrics.messagesIn.inc();
+            if (!will && opts.requests?.handles(packet.topic)) {
+              // A request is for its handler: never retained, never delivered to a subscriber (authorizeForward).
+              packet.retain = false;
+              self.engine!.request(client!, c, packet.topic, packet.payload as Buffer);
+            }
             return done(null);
           }
           brokerMetrics.publishDenied.inc({ reason: v.reason });
@@ -152,6 +167,14 @@ export class MqttEngine {
         decideThen(authorizer.subscribeNow(policy, filter), () => authorizer.subscribe(policy, filter), answer);
       },
       authorizeForward(client, packet) {
+        // An answer goes to the client that asked, and only there; a request to no one.
+        const to = Buffer.isBuffer(packet.payload) ? answerFor.get(packet.payload) : undefined;
+        if (to !== undefined) {
+          if (to !== client) return null;
+          brokerMetrics.messagesOut.inc();
+          return packet;
+        }
+        if (opts.requests?.handles(packet.topic)) return null;
         const c = byClient.get(client);
         if (!c?.policy) return null;
         const v = authorizer.receive(c.policy, packet.topic);
@@ -223,6 +246,32 @@ export class MqttEngine {
       this.finish(client);
     });
     return c;
+  }
+
+  /**
+   * Publishes as the platform itself (lifecycle events): no authorizePublish,
+   * which aedes runs for clients only, so the `$certfleet/` guard does not
+   * apply; each subscriber still gets it only if its policy allows receive
+   * (authorizeForward). Never retained.
+   */
+  publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.aedes.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Runs a device's request and sends the answer to that client alone (QoS 0: an answer is not queued for a session that went away). */
+  request(client: Client, c: LiveConnection, topic: string, payload: Buffer): void {
+    const { requests, log } = this.opts;
+    if (!requests || client.id === null) return;
+    const send = (answerTopic: string, body: Buffer) => {
+      if (client.closed) return;
+      answerFor.set(body, client);
+      client.publish({ cmd: 'publish', topic: answerTopic, payload: body, qos: 0, retain: false, dup: false }, () => {});
+    };
+    void requests.dispatch(c, { topic, payload, clientId: client.id, identity: c.identity }, send, (err) =>
+      log.error({ ...fields(c), topic, err: err instanceof Error ? err.message : String(err) }, 'request handler failed'),
+    );
   }
 
   /** Disconnects every MQTT client and stops the engine. */

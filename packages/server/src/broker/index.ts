@@ -4,9 +4,27 @@
  * broker reads the store (and writes only its connection records); it never
  * writes certificates and never imports the signer (DESIGN.md).
  */
-export { Admission, type AdmissionDeps, type AdmissionRefusal, type AdmissionResult, type DeviceIdentity } from './admission.js';
+export {
+  Admission,
+  type AdmissionDeps,
+  type AdmissionRefusal,
+  type AdmissionResult,
+  type AutoRegister,
+  type AutoRegistrationOutcome,
+  type DeviceIdentity,
+  type UnregisteredCertificate,
+} from './admission.js';
 export { Authorizer, DEVICE_REQUEST_TOPICS, RESERVED_PREFIXES, reservedTopicRefusal, type DenialReason, type Verdict } from './authorization.js';
 export { DEFAULT_LIMITS, resolveLimits, startBroker, type BrokerLimits, type BrokerOptions, type RunningBroker } from './broker.js';
+export {
+  claimRequestTopics,
+  CREATE_FROM_CSR_TOPIC,
+  CREATE_KEYS_TOPIC,
+  PROVISION_TOPIC_FILTER,
+  type DeviceAnswer,
+  type DeviceRequest,
+  type RequestHandler,
+} from './requests.js';
 export type { ConnectionRecordStore } from './connection-log.js';
 export type { BrokerLogger } from './engine.js';
 export type { DisconnectReason, RefusalReason } from './live-connections.js';

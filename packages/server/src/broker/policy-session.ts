@@ -6,7 +6,7 @@
  * next decision.
  */
 import { evaluate, parsePolicyDocument, type PolicyAction, type PolicyContext, type PolicyDecision, type PolicyDocument } from '../registry/policy/index.js';
-import type { CertificateStore, EffectivePolicy, EffectivePolicyStore, ThingStore } from '../store/index.js';
+import type { CertificateStore, ClaimStore, EffectivePolicy, EffectivePolicyStore, ThingStore } from '../store/index.js';
 import type { DeviceIdentity } from './admission.js';
 
 /** The three reads a session makes; the Store implements all of them. */
@@ -14,6 +14,8 @@ export interface PolicySources {
   readonly policies: EffectivePolicyStore;
   readonly things: Pick<ThingStore, 'getThing'>;
   readonly certificates: Pick<CertificateStore, 'getCertificate'>;
+  /** Which certificates are claim credentials (fleet provisioning); without it none is. */
+  readonly claims?: ClaimStore;
 }
 
 /** What one load found: the documents and the values of their variables. */
@@ -24,6 +26,8 @@ export interface LoadedPolicies {
   readonly context: PolicyContext;
   /** Null when the certificate is active; otherwise its status now (every decision is then no). */
   readonly certificateNotActive: string | null;
+  /** The template when the certificate is a claim credential (authorization.ts: claim rules, no policies); else null. */
+  readonly claimTemplate: string | null;
 }
 
 /** Parsed documents by their JSON text: the same text always parses to the same document. */
@@ -74,8 +78,10 @@ export class PolicyLoader {
       ...(identity.subjectCn === null ? {} : { subjectCn: identity.subjectCn }),
     };
     const notActive = certificate === undefined ? 'unknown' : certificate.status === 'active' ? null : certificate.status;
-    const none: LoadedPolicies = { documents: [], names: [], context, certificateNotActive: notActive };
-    if (notActive !== null) return none;
+    // A claim credential is on no thing: only those cost the extra read.
+    const claim = notActive === null && thingName === null && this.sources.claims ? await this.sources.claims.getClaim(certificateId) : undefined;
+    const none: LoadedPolicies = { documents: [], names: [], context, certificateNotActive: notActive, claimTemplate: claim?.template ?? null };
+    if (notActive !== null || claim) return none;
     const documents: PolicyDocument[] = [];
     for (const p of policies) {
       const doc = parsedDocument(p, this.onInvalidDocument);
@@ -84,7 +90,7 @@ export class PolicyLoader {
       if (doc === null) return none;
       documents.push(doc);
     }
-    return { documents, names: policies.map((p) => p.name), context, certificateNotActive: null };
+    return { documents, names: policies.map((p) => p.name), context, certificateNotActive: null, claimTemplate: null };
   }
 }
 

@@ -11,8 +11,11 @@ import { caCommands } from './commands/ca.js';
 import { certCommands } from './commands/cert.js';
 import { groupCommands } from './commands/group.js';
 import { policyCommands } from './commands/policy.js';
+import { claimCommands } from './commands/claim.js';
+import { templateCommands } from './commands/template.js';
 import { thingCommands } from './commands/thing.js';
 import { tokenCommands } from './commands/token.js';
+import { webhookCommands } from './commands/webhook.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -84,8 +87,11 @@ export function program(): Command {
   certCommands(cmd);
   caCommands(cmd);
   tokenCommands(cmd);
+  webhookCommands(cmd);
   groupCommands(cmd);
   policyCommands(cmd);
+  templateCommands(cmd);
+  claimCommands(cmd);
   auditLogCommands(cmd);
   auditCommands(cmd);
   return cmd;

@@ -15,6 +15,13 @@ import type { CaStatus, CertificateStatus } from '../store/index.js';
 export interface CertfleetEvents {
   /** After the store committed the new status. */
   'certificate.status-changed': { readonly certificateId: string; readonly from: CertificateStatus; readonly to: CertificateStatus };
+  /**
+   * A certificate registered on its first connection (provisioning/jit.ts):
+   * `active` by just-in-time provisioning, `pending-activation` by
+   * just-in-time registration (custom logic then activates it). `caId` is the
+   * auto-registering CA that signed it.
+   */
+  'certificate.registered': { readonly certificateId: string; readonly caId: string; readonly status: CertificateStatus };
   'ca.status-changed': { readonly caId: string; readonly to: CaStatus };
   /** A policy's default document changed, or it was attached or detached (to anything). */
   'policy.changed': { readonly policyName: string };

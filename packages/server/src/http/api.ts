@@ -15,6 +15,8 @@ import { auditLogRoutes } from './routes/audit-log.js';
 import { auditRoutes } from './routes/audits.js';
 import { groupRoutes } from './routes/groups.js';
 import { policyRoutes } from './routes/policies.js';
+import { provisioningRoutes } from './routes/provisioning.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export interface ApiOptions {
   readonly https?: { key: string; cert: string };
@@ -27,7 +29,9 @@ export async function buildApi(s: Services, opts: ApiOptions = {}): Promise<Fast
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
-    ...(opts.https ? { https: opts.https } : {}),
+    // A client certificate is asked for, never required: operators use bearer tokens; devices
+    // provisioning over HTTPS present their claim certificate, which the route itself admits.
+    ...(opts.https ? { https: { ...opts.https, requestCert: true, rejectUnauthorized: false } } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   } as FastifyServerOptions);
 
@@ -60,6 +64,8 @@ export async function buildApi(s: Services, opts: ApiOptions = {}): Promise<Fast
   groupRoutes(app, s);
   policyRoutes(app, s);
   auditLogRoutes(app, s);
+  provisioningRoutes(app, s);
+  webhookRoutes(app, s);
   auditRoutes(app, s);
   app.get('/api/v1/openapi.json', { config: { scopes: 'public' }, schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { config: { scopes: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -7,8 +7,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { dataDir, isInitialised, readNodeConfig, type DataDir } from '../config/data-dir.js';
 import { Admission, startBroker } from '../broker/index.js';
+import { publishLifecycleEvents } from '../events/lifecycle-topics.js';
 import { buildApi } from '../http/api.js';
 import { buildPublic } from '../http/public.js';
+import { fleetProvisioningRequests } from '../provisioning/mqtt-requests.js';
 import { openServices, type Services } from '../services.js';
 import { initDataDir, writeCliJson } from './init.js';
 import { serverTls } from './tls.js';
@@ -63,6 +65,8 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
   const s = await openServices({ database, masterKeyFile: dir.masterKey, ...(opts.passphrase ? { passphrase: opts.passphrase } : {}) });
   const host = opts.host ?? '::';
   const closers: Array<() => Promise<unknown>> = [() => s.close()];
+  // Webhook deliveries left in the queue by the last run go out now; services.close() stops the worker.
+  s.webhooks.startWorker();
   const close = async () => {
     for (const c of closers.reverse()) await c().catch(() => {});
   };
@@ -95,18 +99,27 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
 
 /** The device endpoint on the mqtt port; returns the bound port. */
 async function startMqtt(s: Services, tls: { key: string; cert: string }, port: number, host: string, closers: Array<() => Promise<unknown>>): Promise<number> {
-  const admission = new Admission({ cas: s.store, certificates: s.store, now: s.now });
+  // An unknown certificate of an auto-registering CA is provisioned (JITP) or registered (JITR) on the spot.
+  const admission = new Admission({ cas: s.store, certificates: s.store, now: s.now, autoRegister: s.jit.register });
   const broker = await startBroker({
     host,
     port,
     tls,
     admission,
-    policies: { policies: s.store, things: s.store, certificates: s.store },
+    policies: { policies: s.store, things: s.store, certificates: s.store, claims: s.store },
     connections: s.store,
     now: s.now,
     // Revocations, CA and policy changes reach connected devices through the bus (disconnect, reload).
     events: s.bus,
+    // Fleet provisioning by claim on $certfleet/certificates/… and $certfleet/provisioning-templates/…
+    // A rejection is the device's business (it gets the answer); a failure of ours goes to stderr.
+    requests: fleetProvisioningRequests(s.fleet.provisioning, { warn: () => {}, error: (o, m) => console.error(`certfleet: ${m}`, JSON.stringify(o)) }),
   });
   closers.push(() => broker.close());
+  // Certificates made for a claim whose ownership token expired unspent go (fleet-provisioning.ts).
+  s.fleet.provisioning.start();
+  // Certificate registered/activated/revoked, thing connected/disconnected on $certfleet/events/… (lifecycle-topics.ts).
+  const unpublish = publishLifecycleEvents(s.bus, broker, s.now);
+  closers.push(async () => unpublish());
   return broker.port;
 }

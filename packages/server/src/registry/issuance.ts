@@ -28,7 +28,7 @@ import {
 } from '@certfleet/pki';
 import { CertfleetError } from '../errors.js';
 import type { Signer } from '../signer/signer.js';
-import type { CertificateRecord, CertificateStore, ThingStore } from '../store/index.js';
+import type { AuditInput, CertificateRecord, CertificateStore, ThingStore } from '../store/index.js';
 import type { Authorities } from './authorities.js';
 import { audit, type Actor } from './actor.js';
 import { checkThingName } from './things.js';
@@ -46,6 +46,12 @@ export interface IssueRequest {
   readonly sans?: readonly GeneralName[];
   /** Who asks, for the audit log; issuance by certfleet itself (TLS, provisioning) is journalled but not audited. */
   readonly actor?: Actor;
+  /**
+   * Stores the certificate in place of insertCertificate, for a caller that
+   * must write more in the same transaction (fleet provisioning stores the
+   * certificate with its ownership token). The answer still follows the commit.
+   */
+  readonly store?: (record: CertificateRecord, audit: AuditInput | undefined) => Promise<void>;
 }
 
 export interface CsrRequest extends IssueRequest {
@@ -66,6 +72,20 @@ export interface Issued {
   readonly chainPem: string;
   /** The root that devices trust. */
   readonly rootPem: string;
+}
+
+/** Device replacement: a new certificate for a thing, from a CSR or with a key made here. */
+export interface ThingCertificateRequest extends Omit<IssueRequest, 'thing' | 'actor'> {
+  readonly thing: string;
+  /** PEM text or DER bytes; without it the server makes the key pair. */
+  readonly csr?: string | Uint8Array;
+  readonly keyAlgorithm?: KeyAlgorithm;
+}
+
+/** Signed and journalled, not stored: see prepareForThing. */
+export interface PreparedCertificate extends Issued {
+  /** Only when the server made the key; returned once, never kept. */
+  readonly privateKeyPem?: string;
 }
 
 export interface IssuanceDeps {
@@ -108,7 +128,46 @@ export class Issuance {
     return { ...issued, privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
   }
 
+  /**
+   * Signs a certificate for `thing` through the normal path (profile, pki
+   * prepare and lint, the signer journals the serial before signing) but
+   * does not store it: the caller stores `record` in its own transaction
+   * (device replacement stores it together with the revocation of the old
+   * certificates) and must not hand anything out before that commits.
+   */
+  async prepareForThing(req: ThingCertificateRequest): Promise<PreparedCertificate> {
+    if (req.csr !== undefined && req.keyAlgorithm !== undefined) {
+      throw new CertfleetError('bad-request', 'give a CSR or a key algorithm, not both');
+    }
+    if (req.csr !== undefined) {
+      const csr = verifyCsr(typeof req.csr === 'string' ? decodePem(req.csr, 'CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST') : req.csr);
+      const sans = [...(req.sans ?? []), ...(this.profileFor(req).name === 'server' ? csr.requestedSans : [])];
+      return this.sign(req, csr.subject, csr.publicKey, sans);
+    }
+    const { privateKey, publicKey } = generateKeyPair(req.keyAlgorithm ?? 'ec-p256');
+    const signed = await this.sign(req, [], importSpki(publicKey.export({ format: 'der', type: 'spki' })), req.sans ?? []);
+    return { ...signed, privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+  }
+
   private async issue(req: IssueRequest, requested: readonly NameAttribute[], publicKey: PublicKeyInfo, sans: readonly GeneralName[]): Promise<Issued> {
+    const signed = await this.sign(req, requested, publicKey, sans);
+    const { record } = signed;
+    // Durable before anyone sees it (DESIGN.md: the answer follows the commit).
+    if (req.store) {
+      await req.store(record, req.actor ? audit(req.actor, 'certificate.issue', `certificate:${record.id}`, { serial: record.serial, issuerId: record.issuerId, profile: record.profile }) : undefined);
+      return signed;
+    }
+    await this.deps.certificates.insertCertificate(
+      record,
+      req.actor
+        ? audit(req.actor, 'certificate.issue', `certificate:${record.id}`, { serial: record.serial, issuerId: record.issuerId, thing: record.thingName, profile: record.profile })
+        : undefined,
+    );
+    return signed;
+  }
+
+  /** Decides, prepares and signs; stores nothing (the serial is journalled by the signer). */
+  private async sign(req: IssueRequest, requested: readonly NameAttribute[], publicKey: PublicKeyInfo, sans: readonly GeneralName[]): Promise<Issued> {
     const profile = this.profileFor(req);
     const thing = req.thing === undefined ? undefined : checkThingName(req.thing);
     if (thing && !(await this.deps.things.getThing(thing))) throw new CertfleetError('not-found', `no thing named ${thing}`);
@@ -141,11 +200,6 @@ export class Issuance {
       revokedAt: null,
       revocationReason: null,
     };
-    // Durable before anyone sees it (DESIGN.md: the answer follows the commit).
-    await this.deps.certificates.insertCertificate(
-      record,
-      req.actor ? audit(req.actor, 'certificate.issue', `certificate:${record.id}`, { serial: record.serial, issuerId, thing: record.thingName, profile: profile.name }) : undefined,
-    );
     const chain = await authorities.chain(issuerId);
     return {
       record,

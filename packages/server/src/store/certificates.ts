@@ -154,7 +154,7 @@ async function missingReference(db: Db, certificate: NewCertificate, cause: unkn
   });
 }
 
-function certificateRow(c: NewCertificate): CertificatesTable {
+export function certificateRow(c: NewCertificate): CertificatesTable {
   return {
     id: c.id,
     serial: c.serial,

@@ -17,6 +17,7 @@ export type {
   CaProvisioningStore,
   CaStore,
   CertificateLifecycleStore,
+  CertificateReplacementStore,
   CertificateStore,
   ConnectionStore,
   EffectivePolicyStore,
@@ -28,6 +29,30 @@ export type {
   TokenStore,
 } from './interfaces.js';
 export type { AuditBreak, AuditEntry, AuditInput, AuditQuery, AuditVerification } from './audit-records.js';
+export type { AutoRegistrationStore } from './interfaces.js';
+export type { AutoRegistration, AutoRegistrationResult } from './records.js';
+export type {
+  ClaimedDelivery,
+  DeliveryOutcome,
+  NewWebhook,
+  NewWebhookDelivery,
+  WebhookDeliveryRecord,
+  WebhookRecord,
+  WebhookStore,
+} from './webhook-records.js';
+export type {
+  ClaimRecord,
+  ClaimStore,
+  DeviceProvisioning,
+  DeviceProvisioningResult,
+  DiscardOutcome,
+  NewOwnershipToken,
+  OwnershipTokenRecord,
+  ProvisioningStore,
+  ProvisioningTemplateDocument,
+  ProvisioningTemplateRecord,
+  ThingChange,
+} from './provisioning.js';
 export type {
   CaKeyRecord,
   CaKind,
@@ -39,6 +64,8 @@ export type {
   CertificateOrder,
   CertificateQuery,
   CertificateRecord,
+  CertificateReplacement,
+  CertificateReplacementResult,
   CertificateStatus,
   CertificateStatusChange,
   CertificateStatusEntry,
@@ -63,6 +90,7 @@ export type {
   PolicyTargetType,
   PolicyVersionRecord,
   PolicyVersionSummary,
+  ReplacedCertificate,
   ThingAttributes,
   ThingGroupAncestor,
   ThingGroupRecord,

@@ -8,6 +8,8 @@ import type {
   CertificateFilter,
   CertificateQuery,
   CertificateRecord,
+  CertificateReplacement,
+  CertificateReplacementResult,
   CertificateStatus,
   CertificateStatusChange,
   CertificateStatusEntry,
@@ -36,6 +38,7 @@ import type {
   ThingUpdate,
   TokenRecord,
 } from './records.js';
+import type { AutoRegistration, AutoRegistrationResult } from './records.js';
 
 /*
  * One narrow interface per consumer (STYLE.md, after Boulder's storage
@@ -118,6 +121,19 @@ export interface CertificateLifecycleStore {
   detachCertificate(id: string, audit?: AuditInput): Promise<void>;
   /** Oldest first. */
   certificateHistory(id: string): Promise<CertificateStatusEntry[]>;
+}
+
+/** Device replacement: the new certificate in and the old ones out, in one transaction (replacement.ts). */
+export interface CertificateReplacementStore {
+  /**
+   * All or nothing: inserts the new certificate (and its first history
+   * entry), revokes each old one by compare-and-set on its status and its
+   * thing (with history), copies their policy attachments if asked, and
+   * appends `audit`. 'invalid-state' if an old certificate changed status or
+   * is not on the new certificate's thing, 'not-found' for an unknown one or
+   * issuer, 'conflict' on a duplicate id or serial.
+   */
+  replaceCertificates(replacement: CertificateReplacement, audit?: AuditInput): Promise<CertificateReplacementResult>;
 }
 
 export interface ThingStore {
@@ -203,6 +219,19 @@ export interface ConnectionStore {
    * and starts again under the same id); returns how many.
    */
   closeOpenConnections(nodeId: string, at: Date, reason: string): Promise<number>;
+}
+
+/** Just-in-time provisioning and registration on a device's first connection (auto-registration.ts). */
+export interface AutoRegistrationStore {
+  /**
+   * All or nothing, with `audit`: creates the thing if missing, inserts the
+   * certificate (and its first history entry), attaches the policies to it
+   * and adds the thing to the groups it is not in yet. An already registered
+   * certificate is returned untouched (registered: false); 'conflict' when a
+   * concurrent registration of it committed first (read it again) or its
+   * serial is taken; 'not-found' for a missing policy, group or issuer.
+   */
+  autoRegisterCertificate(registration: AutoRegistration, audit?: AuditInput): Promise<AutoRegistrationResult>;
 }
 
 export interface AuditLogStore {

@@ -250,6 +250,61 @@ export interface CertificateStatusEntry {
   at: Date;
 }
 
+/** An old certificate a replacement revokes, compare-and-set like setCertificateStatus. */
+export interface ReplacedCertificate {
+  id: string;
+  /** The status the decider saw; the whole replacement fails if it changed since. */
+  expectedStatus: CertificateStatus;
+  /** RFC 5280 reason name. */
+  revocationReason: string;
+}
+
+/** Device replacement (CertificateReplacementStore, replacement.ts). */
+export interface CertificateReplacement {
+  /** Signed (and journalled) but not yet stored; its thingName (required) is the thing being replaced. */
+  newCertificate: NewCertificate;
+  /** At least one, each on that thing. */
+  revoke: readonly ReplacedCertificate[];
+  /** Attach to the new certificate every policy attached directly to a revoked one. */
+  copyPolicies: boolean;
+  /** When the old certificates are revoked. */
+  at: Date;
+  /** For the status history of every certificate involved. */
+  actor: string;
+  /** The old certificates' history reason; default "replaced by <new id>". */
+  note?: string;
+}
+
+export interface CertificateReplacementResult {
+  /** The old certificates as now stored (revoked), in the order given. */
+  revoked: CertificateRecord[];
+  /** Policies attached to the new certificate, by name. */
+  policies: string[];
+}
+
+/**
+ * Just-in-time registration of a device certificate on its first connection
+ * (AutoRegistrationStore, auto-registration.ts; provisioning/jit.ts decides).
+ */
+export interface AutoRegistration {
+  /** The device's own certificate; a thingName that does not exist yet is created. */
+  certificate: NewCertificate;
+  /** Attributes of the thing if it is created here; an existing thing keeps its own. */
+  thingAttributes?: ThingAttributes;
+  /** Groups the thing is added to (it may already be in some). Needs a thingName. */
+  groups: readonly string[];
+  /** Policies attached to the certificate. */
+  policies: readonly string[];
+}
+
+export interface AutoRegistrationResult {
+  certificate: CertificateRecord;
+  /** False when the certificate was already registered: nothing was written. */
+  registered: boolean;
+  /** The thing was created by this registration (not reused). */
+  thingCreated: boolean;
+}
+
 /** One MQTT connection of a device, as the broker recorded it. */
 export interface ConnectionRecord {
   /** Chosen by the broker (a UUID). */

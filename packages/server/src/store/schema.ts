@@ -159,6 +159,58 @@ export interface ConnectionsTable {
   node_id: string;
 }
 
+/** v5 (005_provisioning.ts). */
+export interface ProvisioningTemplatesTable {
+  name: string;
+  /** JSON object, validated by provisioning/templates.ts. */
+  document: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** v6. */
+export interface ProvisioningClaimsTable {
+  certificate_id: string;
+  template: string;
+  created_at: string;
+}
+
+/** v6. */
+export interface OwnershipTokensTable {
+  token_hash: string;
+  certificate_id: string;
+  claim_certificate_id: string;
+  created_at: string;
+  expires_at: string;
+  consumed_at: string | null;
+}
+
+/** v4 (004_webhooks.ts). */
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** JSON array of event names, or ["*"]. */
+  events: string;
+  /** Kept as given: every delivery is signed with it (HMAC-SHA256). */
+  secret: string;
+  created_at: string;
+}
+
+/** v5. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  /** The JSON body sent, byte for byte the same on every attempt. */
+  event: string;
+  /** int4 on PostgreSQL, which pg returns as a number (unlike bigint). */
+  attempts: number;
+  /** Null once delivered or given up. */
+  next_attempt_at: string | null;
+  last_error: string | null;
+  delivered_at: string | null;
+  created_at: string;
+}
+
 export interface Database {
   cas: CasTable;
   ca_keys: CaKeysTable;
@@ -175,6 +227,11 @@ export interface Database {
   certificate_status_history: CertificateStatusHistoryTable;
   audit_log: AuditLogTable;
   connections: ConnectionsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  provisioning_templates: ProvisioningTemplatesTable;
+  provisioning_claims: ProvisioningClaimsTable;
+  ownership_tokens: OwnershipTokensTable;
 }
 
 export type Db = Kysely<Database>;

@@ -12,6 +12,7 @@ import type {
   CaProvisioningStore,
   CaStore,
   CertificateLifecycleStore,
+  CertificateReplacementStore,
   CertificateStore,
   ConnectionStore,
   EffectivePolicyStore,
@@ -25,6 +26,20 @@ import type {
 import * as journal from './journal.js';
 import * as lifecycle from './lifecycle.js';
 import * as policies from './policies.js';
+import * as provisioning from './provisioning.js';
+import type {
+  ClaimRecord,
+  ClaimStore,
+  DeviceProvisioning,
+  DeviceProvisioningResult,
+  DiscardOutcome,
+  NewOwnershipToken,
+  OwnershipTokenRecord,
+  ProvisioningStore,
+  ProvisioningTemplateDocument,
+  ProvisioningTemplateRecord,
+} from './provisioning.js';
+import * as replacement from './replacement.js';
 import type {
   CaKeyRecord,
   CaProvisioning,
@@ -34,6 +49,8 @@ import type {
   CertificateFilter,
   CertificateQuery,
   CertificateRecord,
+  CertificateReplacement,
+  CertificateReplacementResult,
   CertificateStatus,
   CertificateStatusChange,
   CertificateStatusEntry,
@@ -67,6 +84,19 @@ import * as settings from './settings.js';
 import * as things from './things.js';
 import * as tokens from './tokens.js';
 import { transaction, type StoreContext } from './transaction.js';
+import * as autoRegistration from './auto-registration.js';
+import type { AutoRegistrationStore } from './interfaces.js';
+import type { AutoRegistration, AutoRegistrationResult } from './records.js';
+import * as webhooks from './webhooks.js';
+import type {
+  ClaimedDelivery,
+  DeliveryOutcome,
+  NewWebhook,
+  NewWebhookDelivery,
+  WebhookDeliveryRecord,
+  WebhookRecord,
+  WebhookStore,
+} from './webhook-records.js';
 
 /**
  * The one object that holds the database connection. It implements every
@@ -82,6 +112,7 @@ export class Store
     IssuanceJournal,
     CertificateStore,
     CertificateLifecycleStore,
+    CertificateReplacementStore,
     ThingStore,
     ThingGroupStore,
     PolicyStore,
@@ -89,7 +120,11 @@ export class Store
     AuditLogStore,
     TokenStore,
     SettingsStore,
-    ConnectionStore
+    ConnectionStore,
+    AutoRegistrationStore,
+    WebhookStore,
+    ProvisioningStore,
+    ClaimStore
 {
   readonly #db: Db;
   readonly #ctx: StoreContext;
@@ -157,6 +192,11 @@ export class Store
   }
   detachCertificate(id: string, a?: AuditInput): Promise<void> { return lifecycle.detachCertificate(this.#ctx, id, a); }
   certificateHistory(id: string): Promise<CertificateStatusEntry[]> { return lifecycle.certificateHistory(this.#db, id); }
+
+  // CertificateReplacementStore
+  replaceCertificates(r: CertificateReplacement, a?: AuditInput): Promise<CertificateReplacementResult> {
+    return replacement.replaceCertificates(this.#ctx, r, a);
+  }
 
   // ThingStore
   createThing(thing: NewThing, a?: AuditInput): Promise<ThingRecord> { return things.createThing(this.#ctx, thing, a); }
@@ -253,6 +293,52 @@ export class Store
   closeOpenConnections(nodeId: string, at: Date, reason: string): Promise<number> {
     return connections.closeOpenConnections(this.#db, nodeId, at, reason);
   }
+
+  // ProvisioningStore, ClaimStore (provisioning.ts)
+  createProvisioningTemplate(name: string, document: ProvisioningTemplateDocument, a?: AuditInput): Promise<ProvisioningTemplateRecord> {
+    return provisioning.createProvisioningTemplate(this.#ctx, name, document, a);
+  }
+  replaceProvisioningTemplate(name: string, document: ProvisioningTemplateDocument, a?: AuditInput): Promise<ProvisioningTemplateRecord> {
+    return provisioning.replaceProvisioningTemplate(this.#ctx, name, document, a);
+  }
+  getProvisioningTemplate(name: string): Promise<ProvisioningTemplateRecord | undefined> { return provisioning.getProvisioningTemplate(this.#db, name); }
+  listProvisioningTemplates(page: PageRequest): Promise<Page<ProvisioningTemplateRecord>> { return provisioning.listProvisioningTemplates(this.#db, page); }
+  deleteProvisioningTemplate(name: string, a?: AuditInput): Promise<void> { return provisioning.deleteProvisioningTemplate(this.#ctx, name, a); }
+  insertClaim(claim: ClaimRecord, a?: AuditInput): Promise<void> { return provisioning.insertClaim(this.#ctx, claim, a); }
+  insertClaimCertificate(certificate: NewCertificate, template: string, a?: AuditInput): Promise<void> {
+    return provisioning.insertClaimCertificate(this.#ctx, certificate, template, a);
+  }
+  getClaim(certificateId: string): Promise<ClaimRecord | undefined> { return provisioning.getClaim(this.#db, certificateId); }
+  insertCertificateWithOwnershipToken(certificate: NewCertificate, token: NewOwnershipToken, a?: AuditInput): Promise<void> {
+    return provisioning.insertCertificateWithOwnershipToken(this.#ctx, certificate, token, a);
+  }
+  getOwnershipToken(tokenHash: string): Promise<OwnershipTokenRecord | undefined> { return provisioning.getOwnershipToken(this.#db, tokenHash); }
+  provisionDevice(p: DeviceProvisioning, a?: AuditInput): Promise<DeviceProvisioningResult> { return provisioning.provisionDevice(this.#ctx, p, a); }
+  expiredOwnershipTokens(before: Date, limit: number): Promise<OwnershipTokenRecord[]> { return provisioning.expiredOwnershipTokens(this.#db, before, limit); }
+  discardUnprovisionedCertificate(tokenHash: string, at: Date, a?: AuditInput): Promise<DiscardOutcome> {
+    return provisioning.discardUnprovisionedCertificate(this.#ctx, tokenHash, at, a);
+  }
+  purgeConsumedOwnershipTokens(before: Date): Promise<number> { return provisioning.purgeConsumedOwnershipTokens(this.#db, before); }
+
+  // AutoRegistrationStore
+  autoRegisterCertificate(r: AutoRegistration, a?: AuditInput): Promise<AutoRegistrationResult> {
+    return autoRegistration.autoRegisterCertificate(this.#ctx, r, a);
+  }
+
+  // WebhookStore
+  createWebhook(w: NewWebhook, a?: AuditInput): Promise<WebhookRecord> { return webhooks.createWebhook(this.#ctx, w, a); }
+  getWebhook(id: string): Promise<WebhookRecord | undefined> { return webhooks.getWebhook(this.#db, id); }
+  listWebhooks(): Promise<WebhookRecord[]> { return webhooks.listWebhooks(this.#db); }
+  deleteWebhook(id: string, a?: AuditInput): Promise<void> { return webhooks.deleteWebhook(this.#ctx, id, a); }
+  enqueueDeliveries(d: readonly NewWebhookDelivery[]): Promise<void> { return webhooks.enqueueDeliveries(this.#db, d); }
+  claimDueDeliveries(now: Date, limit: number, leaseUntil: Date): Promise<ClaimedDelivery[]> {
+    return webhooks.claimDueDeliveries(this.#db, now, limit, leaseUntil);
+  }
+  finishDelivery(id: string, outcome: DeliveryOutcome): Promise<void> { return webhooks.finishDelivery(this.#db, id, outcome); }
+  listDeliveries(webhookId: string, limit: number): Promise<WebhookDeliveryRecord[]> {
+    return webhooks.listDeliveries(this.#db, webhookId, limit);
+  }
+  pruneDeliveries(before: Date): Promise<number> { return webhooks.pruneDeliveries(this.#db, before); }
 
   // SettingsStore
   getSetting(key: string): Promise<string | undefined> { return settings.getSetting(this.#db, key); }

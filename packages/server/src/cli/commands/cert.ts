@@ -52,7 +52,7 @@ function describe(c: CertDetail): string {
   return `${head}\n\nhistory:\n${history}`;
 }
 
-interface Issued {
+export interface Issued {
   id: string;
   serial: string;
   certificatePem: string;
@@ -63,7 +63,7 @@ interface Issued {
 }
 
 /** Writes cert.pem, chain.pem, ca.pem (and key.pem, mode 0600, when the server made the key). */
-function writeOut(out: string, issued: Issued): string[] {
+export function writeOut(out: string, issued: Issued): string[] {
   const dir = resolve(out);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'cert.pem'), issued.certificatePem);

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '@certfleet/pki';
 import type { Services } from '../../services.js';
 import { CertfleetError } from '../../errors.js';
+import { checkProvisioningTemplate, JIT_TEMPLATE_MAX_LENGTH } from '../../provisioning/jit.js';
 import { actorOf } from './actor.js';
 import { caSchema, caView, problemSchema } from './views.js';
 
@@ -92,7 +93,11 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
           properties: {
             status: { type: 'string', enum: ['active', 'inactive', 'revoked'] },
             autoRegistration: { type: 'boolean' },
-            provisioningTemplate: { type: ['string', 'null'], maxLength: 128 },
+            provisioningTemplate: {
+              type: ['string', 'null'],
+              maxLength: JIT_TEMPLATE_MAX_LENGTH,
+              description: 'a JIT template as JSON {thingName, attributes?, groups?, policies?} (provisioning/jit.ts) or a provisioning template name; null clears it',
+            },
             crlShards: { type: 'integer', minimum: 1, maximum: 4096, description: 'partition the CRL; only before the CA has issued certificates' },
           },
         },
@@ -105,6 +110,7 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
       let ca = await s.authorities.get(req.params.id);
       // Refuse before writing anything, so a refused status never leaves the other fields half-applied.
       if (b.status && ca.status === 'revoked' && b.status !== 'revoked') throw new CertfleetError('invalid-state', `CA ${ca.name} is revoked, which is final`);
+      if (b.provisioningTemplate !== undefined) checkProvisioningTemplate(b.provisioningTemplate);
       if (b.autoRegistration !== undefined || b.provisioningTemplate !== undefined) {
         await s.authorities.updateProvisioning(actor, ca.id, {
           ...(b.autoRegistration !== undefined ? { autoRegistration: b.autoRegistration } : {}),

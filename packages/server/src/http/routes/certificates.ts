@@ -13,7 +13,7 @@ const READ = ['operator', 'auditor', 'provisioner'] as const;
 const ISSUE = ['operator', 'provisioner'] as const;
 const DAY = 86_400_000;
 
-const issuedSchema = {
+export const issuedSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' },
@@ -58,7 +58,7 @@ function issueOptions(b: CommonBody) {
   };
 }
 
-const issuedView = (i: Issued, privateKeyPem?: string) => ({
+export const issuedView = (i: Issued, privateKeyPem?: string) => ({
   id: i.record.id,
   serial: i.record.serial,
   certificatePem: i.certificatePem,

@@ -1,12 +1,16 @@
 /** /api/v1/things */
 import type { FastifyInstance } from 'fastify';
+import { KEY_ALGORITHMS } from '@certfleet/pki';
 import type { Services } from '../../services.js';
+import { issuedSchema, issuedView } from './certificates.js';
 import { pageQuery, pageSchema } from './paging.js';
 import { actorOf } from './actor.js';
 import { certificateSchema, certificateView, problemSchema, thingSchema, thingView } from './views.js';
 
 const READ = ['operator', 'auditor', 'provisioner'] as const;
 const WRITE = ['operator', 'provisioner'] as const;
+/** RFC 5280 reasons a replacement may give (revoker.ts; certificateHold is not final, so not a replacement). */
+const REPLACEMENT_REASONS = ['unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn'];
 
 export function thingRoutes(app: FastifyInstance, s: Services): void {
   app.post<{ Body: { name: string; attributes?: Record<string, string> } }>(
@@ -72,6 +76,46 @@ export function thingRoutes(app: FastifyInstance, s: Services): void {
       },
     },
     async (req) => thingView(await s.things.updateThing(actorOf(req), req.params.name, req.body.attributes)),
+  );
+
+  app.post<{ Params: { name: string }; Body: { csr?: string; keyAlgorithm?: string; reason?: string; replaces?: string } }>(
+    '/api/v1/things/:name/replace-certificate',
+    {
+      config: { scopes: ['operator'] },
+      schema: {
+        summary: 'Replace a device: a new certificate for the thing (from a CSR, or with a server-generated key) takes over its groups and the policies of the old certificates, and the old ones are revoked, in one transaction with one audit entry',
+        description:
+          'Revoked: the certificate named by `replaces` (id or serial), or by default every active and inactive certificate of the thing (pending ones are left alone). ' +
+          'An unknown thing is 404 and a thing with nothing to replace is 409 invalid-state; both are refused before anything is signed. ' +
+          'The old devices are disconnected and CRL and OCSP follow, as for a revocation.',
+        tags: ['things'],
+        params: nameParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            csr: { type: 'string', maxLength: 32768, description: 'PKCS#10 PEM; without it the server generates the key pair and returns it once' },
+            keyAlgorithm: { type: 'string', enum: [...KEY_ALGORITHMS], description: 'for a server-generated key (default ec-p256); not with csr' },
+            reason: { type: 'string', enum: REPLACEMENT_REASONS, default: 'superseded', description: 'RFC 5280 reason for the old certificates' },
+            replaces: { type: 'string', maxLength: 64, description: 'the one certificate to replace (id or serial); default: every active and inactive one' },
+          },
+        },
+        response: {
+          201: { type: 'object', properties: { ...issuedSchema.properties, revoked: { type: 'array', items: { type: 'string' }, description: 'ids of the certificates revoked' }, policies: { type: 'array', items: { type: 'string' }, description: 'policies attached to the new certificate' } } },
+          '4xx': problemSchema,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { csr, keyAlgorithm, reason, replaces } = req.body ?? {};
+      const r = await s.replacement.replace(actorOf(req), req.params.name, {
+        ...(csr !== undefined ? { csr } : {}),
+        ...(keyAlgorithm !== undefined ? { keyAlgorithm } : {}),
+        ...(reason !== undefined ? { reason } : {}),
+        ...(replaces !== undefined ? { replaces } : {}),
+      });
+      return reply.code(201).send({ ...issuedView(r.issued, r.issued.privateKeyPem), revoked: r.revoked.map((c) => c.id), policies: r.policies });
+    },
   );
 
   app.delete<{ Params: { name: string } }>(

@@ -3,6 +3,8 @@ import type { MigrationContext } from './context.js';
 import * as m001 from './001_initial.js';
 import * as m002 from './002_registry.js';
 import * as m003 from './003_connections.js';
+import * as m004 from './004_webhooks.js';
+import * as m005 from './005_provisioning.js';
 
 /*
  * The ordered list of schema versions. Names sort in application order
@@ -17,5 +19,7 @@ export function migrations(ctx: MigrationContext): Record<string, Migration> {
     '001_initial': { up: (db) => m001.up(db, ctx), down: (db) => m001.down(db) },
     '002_registry': { up: (db) => m002.up(db, ctx), down: (db) => m002.down(db) },
     '003_connections': { up: (db) => m003.up(db, ctx), down: (db) => m003.down(db) },
+    '004_webhooks': { up: (db) => m004.up(db, ctx), down: (db) => m004.down(db) },
+    '005_provisioning': { up: (db) => m005.up(db, ctx), down: (db) => m005.down(db) },
   };
 }
