@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
+import { CertfleetError } from '../../errors.js';
 import { api, clientConfig, type ClientConfig } from '../client.js';
 
 /** Options every server-talking command has. */
@@ -45,4 +47,26 @@ export function positiveInt(v: string): number {
 export function fields(rows: readonly (readonly [string, string])[]): string {
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`.trimEnd()).join('\n');
+}
+
+/**
+ * The JSON object in FILE (`-`: stdin), refused here, before anything is
+ * sent, when it cannot be read or is not a JSON object; `shape` names what it should look like.
+ */
+export function readJsonObject(file: string, shape: string): Record<string, unknown> {
+  const where = file === '-' ? 'stdin' : file;
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw new CertfleetError('bad-request', `cannot read ${where}: ${(err as Error).message}`, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new CertfleetError('bad-request', `${where} is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new CertfleetError('bad-request', `${where} must hold a JSON object ${shape}`);
+  return doc as Record<string, unknown>;
 }

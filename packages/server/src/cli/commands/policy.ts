@@ -1,10 +1,9 @@
 /** certfleet policy … (documents are checked on the server; the CLI only makes sure it sends JSON) */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CertfleetError } from '../../errors.js';
 import { api } from '../client.js';
 import { table } from '../format.js';
-import { fields, listAll, positiveInt, print, seg, server, withServer } from './common.js';
+import { fields, listAll, positiveInt, print, readJsonObject, seg, server, withServer } from './common.js';
 
 interface Policy {
   name: string;
@@ -32,26 +31,6 @@ interface Attachment {
 
 type Opts = { data: string; json?: boolean };
 
-/** The JSON document in FILE (`-`: stdin). Refused here, before anything is sent, when it is not a JSON object. */
-function readDocument(file: string): unknown {
-  const where = file === '-' ? 'stdin' : file;
-  let text: string;
-  try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (err) {
-    throw new CertfleetError('bad-request', `cannot read ${where}: ${(err as Error).message}`, { cause: err });
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new CertfleetError('bad-request', `${where} is not JSON: ${(err as Error).message}`, { cause: err });
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new CertfleetError('bad-request', `${where} must hold a JSON object { "statements": [...] }`);
-  }
-  return doc;
-}
 
 /** `--cert ID` or `--group G`, exactly one. */
 function target(o: { cert?: string; group?: string }): { certificate: string } | { group: string } {
@@ -68,7 +47,7 @@ export function policyCommands(cmd: Command): void {
   withServer(policy.command('create <name>').description('create a policy (version 1, the default)'))
     .requiredOption('--file <file>', 'JSON policy document (- reads stdin)')
     .action(async (name: string, o: Opts & { file: string }) => {
-      const p = await api<Policy>(server(o), 'POST', '/api/v1/policies', { name, document: readDocument(o.file) });
+      const p = await api<Policy>(server(o), 'POST', '/api/v1/policies', { name, document: readJsonObject(o.file, '{ "statements": [...] }') });
       print(o.json, p, () => `created policy ${p.name} (version ${p.defaultVersion}, the default)`);
     });
 
@@ -100,7 +79,7 @@ export function policyCommands(cmd: Command): void {
     .requiredOption('--file <file>', 'JSON policy document (- reads stdin)')
     .option('--set-default', 'make it the version devices are evaluated against')
     .action(async (name: string, o: Opts & { file: string; setDefault?: boolean }) => {
-      const v = await api<PolicyVersion>(server(o), 'POST', `/api/v1/policies/${seg(name)}/versions`, { document: readDocument(o.file), setDefault: o.setDefault ?? false });
+      const v = await api<PolicyVersion>(server(o), 'POST', `/api/v1/policies/${seg(name)}/versions`, { document: readJsonObject(o.file, '{ "statements": [...] }'), setDefault: o.setDefault ?? false });
       print(o.json, v, () => `created version ${v.version} of policy ${v.name}${v.isDefault ? ', now the default' : ''}`);
     });
   withServer(version.command('delete').description('delete a version that is not the default'))

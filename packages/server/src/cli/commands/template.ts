@@ -1,10 +1,8 @@
 /** certfleet template … (provisioning templates for fleet provisioning by claim; checked on the server) */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CertfleetError } from '../../errors.js';
 import { api } from '../client.js';
 import { table } from '../format.js';
-import { fields, listAll, print, seg, server, withServer } from './common.js';
+import { fields, listAll, print, readJsonObject, seg, server, withServer } from './common.js';
 
 interface Template {
   name: string;
@@ -15,24 +13,6 @@ interface Template {
 
 type Opts = { data: string; json?: boolean };
 
-/** The JSON template in FILE (`-`: stdin), refused here when it is not a JSON object. */
-function readTemplate(file: string): unknown {
-  const where = file === '-' ? 'stdin' : file;
-  let text: string;
-  try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (err) {
-    throw new CertfleetError('bad-request', `cannot read ${where}: ${(err as Error).message}`, { cause: err });
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw new CertfleetError('bad-request', `${where} is not JSON: ${(err as Error).message}`, { cause: err });
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new CertfleetError('bad-request', `${where} must hold a JSON object { "thing": { "name": … }, … }`);
-  return doc;
-}
 
 const summary = (t: Template) => ({
   name: t.name,
@@ -48,14 +28,14 @@ export function templateCommands(cmd: Command): void {
   withServer(template.command('create <name>').description('create a provisioning template'))
     .requiredOption('--file <file>', 'JSON template (- reads stdin)')
     .action(async (name: string, o: Opts & { file: string }) => {
-      const t = await api<Template>(server(o), 'POST', '/api/v1/provisioning-templates', { name, template: readTemplate(o.file) });
+      const t = await api<Template>(server(o), 'POST', '/api/v1/provisioning-templates', { name, template: readJsonObject(o.file, '{ "thing": { "name": … }, … }') });
       print(o.json, t, () => `created provisioning template ${t.name}`);
     });
 
   withServer(template.command('update <name>').description('replace a provisioning template'))
     .requiredOption('--file <file>', 'JSON template (- reads stdin)')
     .action(async (name: string, o: Opts & { file: string }) => {
-      const t = await api<Template>(server(o), 'PUT', `/api/v1/provisioning-templates/${seg(name)}`, { template: readTemplate(o.file) });
+      const t = await api<Template>(server(o), 'PUT', `/api/v1/provisioning-templates/${seg(name)}`, { template: readJsonObject(o.file, '{ "thing": { "name": … }, … }') });
       print(o.json, t, () => `replaced provisioning template ${t.name}`);
     });
 
