@@ -49,7 +49,7 @@ export async function describeOnBothDialects(title: string, body: (ctx: DialectC
         }
         const schema = `certfleet_test_${id}`;
         schemas.push(schema);
-        const store = await openStore(PG_URL, { ...options, schema });
+        const store = await openWithRetry(() => openStore(PG_URL, { ...options, schema }));
         opened.push(store);
         return { store, exec: (text, params = []) => postgresExec(schema, text, params) };
       };
@@ -97,5 +97,23 @@ async function postgresExec(schema: string, text: string, params: unknown[]): Pr
     return result.rows as Array<Record<string, unknown>>;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Under heavy parallel load (CI runs the suites two at a time beside the
+ * integration tests), opening a fresh PostgreSQL schema has been seen, rarely,
+ * to fail in migration with "schema … does not exist" right after creating
+ * it. Not understood yet (noted for the store's owner); a test retries the
+ * open twice rather than fail for it. Production opens are not retried.
+ */
+async function openWithRetry(open: () => Promise<Store>): Promise<Store> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (err) {
+      if (attempt >= 3 || !/does not exist/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
   }
 }
