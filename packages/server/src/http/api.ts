@@ -17,6 +17,7 @@ import { groupRoutes } from './routes/groups.js';
 import { policyRoutes } from './routes/policies.js';
 import { provisioningRoutes } from './routes/provisioning.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { estRoutes } from './routes/est.js';
 
 export interface ApiOptions {
   readonly https?: { key: string; cert: string };
@@ -67,6 +68,7 @@ export async function buildApi(s: Services, opts: ApiOptions = {}): Promise<Fast
   provisioningRoutes(app, s);
   webhookRoutes(app, s);
   auditRoutes(app, s);
+  await app.register(estRoutes(s));
   app.get('/api/v1/openapi.json', { config: { scopes: 'public' }, schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { config: { scopes: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));
   return app;

@@ -1,0 +1,131 @@
+/**
+ * EST (RFC 7030) on the api port under /.well-known/est/ (DESIGN.md "API").
+ * Bearer tokens play no part here (`scopes: 'public'`); each route
+ * authenticates for itself:
+ *
+ * - cacerts, csrattrs: anyone (§4.1.1, §4.5.1);
+ * - simpleenroll: a claim certificate as the TLS client certificate,
+ *   admitted as by the broker; or HTTP Basic whose password is an API token
+ *   with scope provisioner, operator or admin (the username is ignored). The
+ *   token stands in for the enrollment secret until a table of one-time
+ *   enrollment secrets exists;
+ * - simplereenroll: the current certificate as the TLS client certificate
+ *   (registered, active, chaining to an active CA: the broker's Admission).
+ *
+ * Registered as an encapsulated plugin so the application/pkcs10 parser
+ * applies to these routes only.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { Admission } from '../../broker/index.js';
+import { CertfleetError } from '../../errors.js';
+import { claimActor } from '../../provisioning/fleet-provisioning.js';
+import { base64Lines, decodeEstBody, EstEnrollment, MAX_EST_BODY } from '../../provisioning/est.js';
+import { tokenActor, type Actor } from '../../registry/actor.js';
+import { allows } from '../../registry/tokens.js';
+import type { Services } from '../../services.js';
+
+const BASE = '/.well-known/est';
+const ENROLL_SCOPES = ['provisioner', 'operator'] as const;
+const REALM = 'Basic realm="certfleet EST"';
+const route = { config: { scopes: 'public' as const }, schema: { hide: true } };
+
+/** The DER certificates the client sent on this TLS connection, leaf first. */
+function peerChain(req: FastifyRequest): Buffer[] {
+  const socket = req.raw.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function') return [];
+  const chain: Buffer[] = [];
+  let cert = socket.getPeerCertificate(true);
+  while (cert?.raw && chain.length < 10) {
+    chain.push(cert.raw);
+    if (cert.issuerCertificate === cert || !cert.issuerCertificate) break;
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}
+
+function basicPassword(req: FastifyRequest): string | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : decoded.slice(colon + 1);
+}
+
+/** §4.2.1: application/pkcs10, base64 (the Content-Transfer-Encoding header is optional; only base64 is taken). */
+function csrOf(req: FastifyRequest): Buffer {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/pkcs10') throw new CertfleetError('unsupported-media-type', 'EST enrollment takes Content-Type: application/pkcs10');
+  const cte = req.headers['content-transfer-encoding'];
+  if (typeof cte === 'string' && cte.trim().toLowerCase() !== 'base64') throw new CertfleetError('unsupported-media-type', 'EST bodies are base64 (Content-Transfer-Encoding: base64)');
+  if (!Buffer.isBuffer(req.body)) throw new CertfleetError('malformed-csr', 'a base64 PKCS#10 certificate request is required');
+  return decodeEstBody(req.body);
+}
+
+function unauthorized(reply: FastifyReply, detail: string): CertfleetError {
+  void reply.header('www-authenticate', REALM);
+  return new CertfleetError('unauthorized', detail);
+}
+
+const sendPkcs7 = (reply: FastifyReply, der: Buffer, certsOnly: boolean) =>
+  reply
+    .code(200)
+    .header('content-type', certsOnly ? 'application/pkcs7-mime; smime-type=certs-only' : 'application/pkcs7-mime')
+    .header('content-transfer-encoding', 'base64')
+    .send(base64Lines(der));
+
+export function estRoutes(s: Services): FastifyPluginAsync {
+  return async (app: FastifyInstance) => {
+    app.addContentTypeParser('application/pkcs10', { parseAs: 'buffer', bodyLimit: MAX_EST_BODY }, (_req, body, done) => done(null, body));
+    const est = new EstEnrollment({
+      authorities: s.authorities,
+      issuance: s.issuance,
+      certificates: s.certificates,
+      revoker: s.revoker,
+      policies: s.policies,
+      policyStore: s.store,
+    });
+    const admission = new Admission({ cas: s.store, certificates: s.store, now: s.now });
+
+    /** simpleenroll's caller: a claim certificate, else a Basic token with an enrolling scope. */
+    const enroller = async (req: FastifyRequest, reply: FastifyReply): Promise<Actor> => {
+      const chain = peerChain(req);
+      if (chain.length > 0) {
+        const admitted = await admission.admit(chain);
+        if (admitted.ok && (await s.fleet.claims.get(admitted.certificateId))) return claimActor(admitted.certificateId);
+      }
+      const password = basicPassword(req);
+      if (password === undefined) throw unauthorized(reply, 'a claim certificate as TLS client certificate, or HTTP Basic with an API token as password, is required');
+      let token;
+      try {
+        token = await s.tokens.authenticate(password);
+      } catch {
+        throw unauthorized(reply, 'the HTTP Basic password is not a valid API token');
+      }
+      if (!allows(token.scopes, ENROLL_SCOPES)) throw new CertfleetError('forbidden', `this token's scopes (${token.scopes.join(', ')}) do not allow EST enrollment`);
+      return tokenActor(token.id);
+    };
+
+    app.get(`${BASE}/cacerts`, route, async (_req, reply) => sendPkcs7(reply, await est.caCertificates(), false));
+
+    // §4.5.2: no attributes are asked for (any accepted key and signature will do).
+    app.get(`${BASE}/csrattrs`, route, async (_req, reply) => reply.code(204).send());
+
+    app.post(`${BASE}/simpleenroll`, route, async (req, reply) => {
+      const actor = await enroller(req, reply);
+      const { pkcs7 } = await est.enroll(actor, csrOf(req));
+      return sendPkcs7(reply, pkcs7, true);
+    });
+
+    app.post(`${BASE}/simplereenroll`, route, async (req, reply) => {
+      const admitted = await admission.admit(peerChain(req));
+      if (!admitted.ok) throw unauthorized(reply, `the current certificate is required as the TLS client certificate (${admitted.reason}: ${admitted.detail})`);
+      if (await s.fleet.claims.get(admitted.certificateId)) throw new CertfleetError('forbidden', 'a claim certificate enrolls (simpleenroll); it is not re-enrolled');
+      const csr = csrOf(req);
+      // The device itself asks; the audit log names its current certificate.
+      const actor: Actor = { id: `certificate:${admitted.certificateId}` };
+      const { pkcs7 } = await est.reenroll(actor, admitted.certificateId, csr);
+      return sendPkcs7(reply, pkcs7, true);
+    });
+  };
+}
