@@ -7,6 +7,7 @@ import { startNode } from '../node/serve.js';
 import { ApiError } from './client.js';
 import { auditLogCommands } from './commands/audit-log.js';
 import { auditCommands } from './commands/audit.js';
+import { batchCommands } from './commands/batch.js';
 import { caCommands } from './commands/ca.js';
 import { certCommands } from './commands/cert.js';
 import { groupCommands } from './commands/group.js';
@@ -94,6 +95,7 @@ export function program(): Command {
   claimCommands(cmd);
   auditLogCommands(cmd);
   auditCommands(cmd);
+  batchCommands(cmd);
   return cmd;
 }
 
