@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openStore, type CertificateFilter, type CertificateOrder, type CertificateRecord, type Store } from './index.js';
+import { openWithRetry } from './test-dialects.js';
 import {
   PG_URL,
   T0,
@@ -278,7 +279,7 @@ runStoreSuite('store on SQLite', () => openStore(join(sqliteDir, 'certfleet.db')
 
 // PostgreSQL: in a fresh random schema, dropped afterwards; skipped, visibly, when no server answers.
 const pgSchema = `certfleet_test_${randomBytes(6).toString('hex')}`;
-runStoreSuite('store on PostgreSQL', () => openStore(PG_URL, { schema: pgSchema }), {
+runStoreSuite('store on PostgreSQL', () => openWithRetry(() => openStore(PG_URL, { schema: pgSchema })), {
   ...(await postgresUnreachable()),
   cleanup: async () => {
     const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
