@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { dataDir, isInitialised, readNodeConfig, type DataDir } from '../config/data-dir.js';
 import { Admission, startBroker } from '../broker/index.js';
 import { publishLifecycleEvents } from '../events/lifecycle-topics.js';
+import { CertfleetError } from '../errors.js';
 import { buildApi } from '../http/api.js';
 import { buildPublic } from '../http/public.js';
 import { fleetProvisioningRequests } from '../provisioning/mqtt-requests.js';
@@ -44,8 +45,21 @@ export interface RunningNode {
   close(): Promise<void>;
 }
 
+/** A port that is taken or not allowed is the operator's to fix: say so plainly instead of a stack trace. */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as { code?: string }).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    return new CertfleetError('unavailable', `cannot listen on ${host} port ${port} (${code}): choose another port (0 picks a free one)`, { cause: err });
+  }
+  return err;
+}
+
 async function listen(app: FastifyInstance, port: number, host: string): Promise<number> {
-  await app.listen({ port, host });
+  try {
+    await app.listen({ port, host });
+  } catch (err) {
+    throw listenError(err, host, port);
+  }
   const addr = app.server.address();
   return typeof addr === 'object' && addr ? addr.port : port;
 }
@@ -80,7 +94,9 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
     const httpPort = await listen(pub, opts.httpPort ?? 8080, host);
     await s.authorities.setPublicUrl(opts.publicUrl ?? `http://localhost:${httpPort}`);
     const apiPort = await listen(api, opts.apiPort ?? 8443, host);
-    const mqttPort = await startMqtt(s, tls, opts.mqttPort ?? 8883, host, closers);
+    const mqttPort = await startMqtt(s, tls, opts.mqttPort ?? 8883, host, closers).catch((err: unknown) => {
+      throw listenError(err, host, opts.mqttPort ?? 8883);
+    });
     const ports: Ports = { api: apiPort, mqtt: mqttPort, http: httpPort };
 
     // The CLI follows the server to whatever port it got.
