@@ -8,13 +8,14 @@
 import { hostname } from 'node:os';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { createServer, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
+import { createServer, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { CertfleetError } from '../errors.js';
 import type { EventBus } from '../events/index.js';
 import type { Admission, AdmissionResult } from './admission.js';
 import { Authorizer, DEVICE_REQUEST_TOPICS } from './authorization.js';
 import { ConnectionLog, type ConnectionRecordStore } from './connection-log.js';
+import { peerChain } from './peer-chain.js';
 import { MqttEngine, type BrokerLogger } from './engine.js';
 import type { RefusalReason } from './live-connections.js';
 import { brokerMetrics } from './metrics.js';
@@ -77,23 +78,6 @@ export interface RunningBroker {
   publish(topic: string, payload: Buffer | string): Promise<void>;
   /** Disconnects every client, pending or admitted, waits for their records, and stops listening. */
   close(): Promise<void>;
-}
-
-/** Longer than any chain certfleet issues (root, two intermediates, leaf) with room for cross-signs. */
-const MAX_PEER_CHAIN = 10;
-
-/** The DER certificates the client sent, leaf first; empty when it sent none. */
-function peerChain(socket: TLSSocket): Buffer[] {
-  const chain: Buffer[] = [];
-  // getPeerCertificate(true) links each certificate to its issuer; a
-  // self-signed one links to itself, and {} stands for "no certificate".
-  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-  while (cert?.raw && chain.length < MAX_PEER_CHAIN) {
-    chain.push(cert.raw);
-    if (cert.issuerCertificate === cert || !cert.issuerCertificate) break;
-    cert = cert.issuerCertificate;
-  }
-  return chain;
 }
 
 function remoteOf(socket: Socket): string {

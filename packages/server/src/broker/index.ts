@@ -29,4 +29,5 @@ export type { ConnectionRecordStore } from './connection-log.js';
 export type { BrokerLogger } from './engine.js';
 export type { DisconnectReason, RefusalReason } from './live-connections.js';
 export { brokerMetrics, brokerMetricsRegistry } from './metrics.js';
+export { peerChain } from './peer-chain.js';
 export type { PolicySources } from './policy-session.js';

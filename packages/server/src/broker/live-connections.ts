@@ -5,24 +5,16 @@
  * changed, so a revoked device is cut off at once (DESIGN.md "Revocation").
  */
 import { randomUUID } from 'node:crypto';
-import type { DeviceIdentity } from './admission.js';
+import type { AdmissionRefusal, DeviceIdentity } from './admission.js';
 import type { PolicySession } from './policy-session.js';
 
 /** Why a connection never became an MQTT session (counted in certfleet_mqtt_admissions_refused_total). */
 export type RefusalReason =
+  | AdmissionRefusal
   | 'tls-handshake-failed'
   | 'handshake-timeout'
   | 'admission-failed'
   | 'admission-timeout'
-  | 'no-certificate'
-  | 'not-yet-valid'
-  | 'expired'
-  | 'untrusted-chain'
-  | 'unknown-certificate'
-  | 'revoked-certificate'
-  | 'pending-activation'
-  | 'inactive-certificate'
-  | 'provisioning-failed'
   | 'ca-not-active'
   | 'unsupported-protocol-version'
   | 'connect-timeout'

@@ -15,9 +15,8 @@
  * Registered as an encapsulated plugin so the application/pkcs10 parser
  * applies to these routes only.
  */
-import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { Admission } from '../../broker/index.js';
+import { Admission, peerChain } from '../../broker/index.js';
 import { CertfleetError } from '../../errors.js';
 import { claimActor } from '../../provisioning/fleet-provisioning.js';
 import { base64Lines, decodeEstBody, EstEnrollment, MAX_EST_BODY } from '../../provisioning/est.js';
@@ -29,20 +28,6 @@ const BASE = '/.well-known/est';
 const ENROLL_SCOPES = ['provisioner', 'operator'] as const;
 const REALM = 'Basic realm="certfleet EST"';
 const route = { config: { scopes: 'public' as const }, schema: { hide: true } };
-
-/** The DER certificates the client sent on this TLS connection, leaf first. */
-function peerChain(req: FastifyRequest): Buffer[] {
-  const socket = req.raw.socket as Partial<TLSSocket>;
-  if (typeof socket.getPeerCertificate !== 'function') return [];
-  const chain: Buffer[] = [];
-  let cert = socket.getPeerCertificate(true);
-  while (cert?.raw && chain.length < 10) {
-    chain.push(cert.raw);
-    if (cert.issuerCertificate === cert || !cert.issuerCertificate) break;
-    cert = cert.issuerCertificate;
-  }
-  return chain;
-}
 
 function basicPassword(req: FastifyRequest): string | undefined {
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.headers.authorization ?? '');
@@ -89,7 +74,7 @@ export function estRoutes(s: Services): FastifyPluginAsync {
 
     /** simpleenroll's caller: a claim certificate, else a Basic token with an enrolling scope. */
     const enroller = async (req: FastifyRequest, reply: FastifyReply): Promise<Actor> => {
-      const chain = peerChain(req);
+      const chain = peerChain(req.raw.socket);
       if (chain.length > 0) {
         const admitted = await admission.admit(chain);
         if (admitted.ok && (await s.fleet.claims.get(admitted.certificateId))) return claimActor(admitted.certificateId);
@@ -118,7 +103,7 @@ export function estRoutes(s: Services): FastifyPluginAsync {
     });
 
     app.post(`${BASE}/simplereenroll`, route, async (req, reply) => {
-      const admitted = await admission.admit(peerChain(req));
+      const admitted = await admission.admit(peerChain(req.raw.socket));
       if (!admitted.ok) throw unauthorized(reply, `the current certificate is required as the TLS client certificate (${admitted.reason}: ${admitted.detail})`);
       if (await s.fleet.claims.get(admitted.certificateId)) throw new CertfleetError('forbidden', 'a claim certificate enrolls (simpleenroll); it is not re-enrolled');
       const csr = csrOf(req);

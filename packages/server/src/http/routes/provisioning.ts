@@ -7,9 +7,8 @@
  *   the certificate must chain to an active CA, be registered, active and
  *   in its validity period.
  */
-import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Admission } from '../../broker/index.js';
+import { Admission, peerChain } from '../../broker/index.js';
 import { CertfleetError } from '../../errors.js';
 import type { Caller } from '../../provisioning/fleet-provisioning.js';
 import type { Services } from '../../services.js';
@@ -29,20 +28,6 @@ const nameParams = { type: 'object', properties: { name: { type: 'string', maxLe
 const deviceRoute = { config: { scopes: 'public' as const }, schema: { tags: ['provisioning'], security: [], response: { '4xx': problemSchema } } };
 
 const templateView = (t: ProvisioningTemplateRecord) => ({ name: t.name, template: t.document, createdAt: t.createdAt.toISOString(), updatedAt: t.updatedAt.toISOString() });
-
-/** The DER certificates the client sent on this TLS connection, leaf first. */
-function peerChain(req: FastifyRequest): Buffer[] {
-  const socket = req.raw.socket as Partial<TLSSocket>;
-  if (typeof socket.getPeerCertificate !== 'function') return [];
-  const chain: Buffer[] = [];
-  let cert = socket.getPeerCertificate(true);
-  while (cert?.raw && chain.length < 10) {
-    chain.push(cert.raw);
-    if (cert.issuerCertificate === cert || !cert.issuerCertificate) break;
-    cert = cert.issuerCertificate;
-  }
-  return chain;
-}
 
 export function provisioningRoutes(app: FastifyInstance, s: Services): void {
   app.post<{ Body: { name: string; template: unknown } }>(
@@ -145,7 +130,7 @@ export function provisioningRoutes(app: FastifyInstance, s: Services): void {
   // The device flow. Bearer tokens play no part: the claim certificate is the credential.
   const admission = new Admission({ cas: s.store, certificates: s.store, now: s.now });
   const caller = async (req: FastifyRequest): Promise<Caller> => {
-    const admitted = await admission.admit(peerChain(req));
+    const admitted = await admission.admit(peerChain(req.raw.socket));
     if (!admitted.ok) throw new CertfleetError('unauthorized', `a claim certificate is required as the TLS client certificate (${admitted.reason}: ${admitted.detail})`);
     return { certificateId: admitted.certificateId, clientId: `https:${req.ip}` };
   };
