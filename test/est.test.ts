@@ -1,17 +1,21 @@
 /**
- * EST (RFC 7030) against a real `certfleet serve`, driven with curl and
- * openssl as an EST client on a Linux device would: cacerts lists the
- * issuing CA and the root; simpleenroll with a claim certificate (or an API
- * token over HTTP Basic) returns a certs-only PKCS#7 whose certificate
- * verifies to the root; simplereenroll with that certificate as client
- * certificate issues the next one and supersedes the old one; a CSR with
- * another subject is refused 400, no credential 401.
+ * EST (RFC 7030) against a real `certfleet serve`, driven with curl,
+ * openssl and mosquitto_pub as an EST client on a Linux device would:
+ * cacerts lists the issuing CA and the root; simpleenroll with a claim
+ * certificate, or a one-time enrollment secret over HTTP Basic (once: the
+ * second time 401), returns a certs-only PKCS#7 whose certificate verifies
+ * to the root; simplereenroll with that certificate as client certificate
+ * issues the next one, and the old one stays active until the new one
+ * connects to the broker; a CSR with another subject is refused 400, no
+ * credential 401.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
 
 let data: string;
@@ -69,6 +73,28 @@ async function certsOf(body: string): Promise<string> {
   const der = join(data, 'p7.der');
   writeFileSync(der, Buffer.from(body.replace(/\s+/g, ''), 'base64'));
   return openssl(['pkcs7', '-inform', 'DER', '-in', der, '-print_certs']);
+}
+
+/** The certificate id certfleet uses: SHA-256 of the DER, lowercase hex. */
+const idOf = (pemFile: string): string => createHash('sha256').update(new X509Certificate(readFileSync(pemFile)).raw).digest('hex');
+
+async function statusOf(id: string): Promise<string> {
+  const r = await certfleet(['cert', 'get', id, '--json', '--data', data]);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { status: string }).status;
+}
+
+interface IssuedSecret {
+  id: string;
+  username: string;
+  secret: string;
+  thing?: string;
+}
+
+async function secrets(args: string[]): Promise<IssuedSecret[]> {
+  const r = await certfleet(['est', 'secret', 'create', ...args, '--json', '--data', data]);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { secrets: IssuedSecret[] }).secrets;
 }
 
 before(async () => {
@@ -140,21 +166,63 @@ describe('EST (RFC 7030)', () => {
     assert.match(await openssl(['x509', '-in', enrolledCert, '-noout', '-subject']), /CN\s*=\s*est-dev-1/);
   });
 
-  it('simpleenroll with an API token as the Basic password; a bad one is 401, wrong scope 403', async () => {
-    const tok = await certfleet(['token', 'create', '--scope', 'provisioner', '--json', '--data', data]);
-    assert.equal(tok.code, 0, tok.stderr);
-    const token = (JSON.parse(tok.stdout) as { token: string }).token;
-    const { csrFile } = await csrFor('dev2', '/CN=est-dev-2');
+  it('simpleenroll with a one-time secret: the certificate on its thing, once; the second time 401 with a problem body', async () => {
+    const [sec] = await secrets(['--thing', 'est-dev-2', '--expires-in', '2h']);
+    const { csrFile } = await csrFor('dev2', '/CN=whatever-the-device-says');
     const args = ['--data-binary', `@${csrFile}`, '-H', 'Content-Type: application/pkcs10'];
-    const ok = await curl('simpleenroll', ['-u', `device:${token}`, ...args]);
+    const ok = await curl('simpleenroll', ['-u', `${sec!.username}:${sec!.secret}`, ...args]);
     assert.equal(ok.status, 200, ok.body);
-    assert.match(await certsOf(ok.body), /est-dev-2/);
-    const bad = await curl('simpleenroll', ['-u', 'device:cf_nope', ...args]);
-    assert.equal(bad.status, 401);
-    assert.equal(bad.headers['www-authenticate'], 'Basic realm="certfleet EST"');
-    const aud = await certfleet(['token', 'create', '--scope', 'auditor', '--json', '--data', data]);
-    const auditor = (JSON.parse(aud.stdout) as { token: string }).token;
-    assert.equal((await curl('simpleenroll', ['-u', `device:${auditor}`, ...args])).status, 403);
+    const pem = join(data, 'dev2.pem');
+    writeFileSync(pem, await certsOf(ok.body));
+    // The thing's name, not the CSR's, is the certificate's CN; the thing was created for it.
+    assert.match(await openssl(['x509', '-in', pem, '-noout', '-subject']), /CN\s*=\s*est-dev-2/);
+    const thing = await certfleet(['cert', 'get', idOf(pem), '--json', '--data', data]);
+    assert.equal((JSON.parse(thing.stdout) as { thing: string }).thing, 'est-dev-2', thing.stdout);
+
+    const again = await curl('simpleenroll', ['-u', `${sec!.username}:${sec!.secret}`, ...args]);
+    assert.equal(again.status, 401, again.body);
+    assert.equal(again.headers['www-authenticate'], 'Basic realm="certfleet EST"');
+    assert.match(again.headers['content-type']!, /^application\/problem\+json/);
+    assert.match(JSON.parse(again.body).detail as string, /already used/);
+
+    const wrong = await curl('simpleenroll', ['-u', `${sec!.username}:nope`, ...args]);
+    assert.equal(wrong.status, 401);
+    // An API token is no longer an EST credential.
+    const tok = await certfleet(['token', 'create', '--scope', 'provisioner', '--json', '--data', data]);
+    const token = (JSON.parse(tok.stdout) as { token: string }).token;
+    assert.equal((await curl('simpleenroll', ['-u', `device:${token}`, ...args])).status, 401);
+
+    const list = await certfleet(['est', 'secret', 'list', '--json', '--data', data]);
+    const item = (JSON.parse(list.stdout) as { items: Array<{ id: string; status: string; certificateId: string }> }).items.find((x) => x.id === sec!.id);
+    assert.deepEqual([item?.status, item?.certificateId], ['spent', idOf(pem)]);
+    assert.ok(!list.stdout.includes(sec!.secret), 'the secret is never shown again');
+  });
+
+  it('a batch secret: N secrets in a 0600 CSV; two concurrent enrolments with one secret, exactly one succeeds; a revoked one 401', async () => {
+    const csv = join(data, 'batch.csv');
+    const r = await certfleet(['est', 'secret', 'create', '--count', '3', '--batch', 'line-4', '--out', csv, '--data', data]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = readFileSync(csv, 'utf8').trim().split('\n');
+    assert.equal(rows[0], 'id,username,secret,thing,batch,expiresAt');
+    assert.equal(rows.length, 4);
+    assert.equal((await import('node:fs')).statSync(csv).mode & 0o777, 0o600);
+    const [id, username, secret] = rows[1]!.split(',');
+    const { csrFile } = await csrFor('batch-1', '/CN=meter-0001');
+    const args = ['-u', `${username}:${secret}`, '--data-binary', `@${csrFile}`, '-H', 'Content-Type: application/pkcs10'];
+    const both = await Promise.all([curl('simpleenroll', args), curl('simpleenroll', args)]);
+    assert.deepEqual(both.map((b) => b.status).sort(), [200, 401], both.map((b) => b.body).join('\n'));
+    const winner = both.find((b) => b.status === 200)!;
+    assert.match(await certsOf(winner.body), /CN\s*=\s*meter-0001/);
+    const listed = await certfleet(['est', 'secret', 'list', '--batch', 'line-4', '--json', '--data', data]);
+    const items = (JSON.parse(listed.stdout) as { items: Array<{ id: string; status: string }> }).items;
+    assert.deepEqual(items.map((x) => x.status).sort(), ['spent', 'unused', 'unused']);
+    assert.equal(items.find((x) => x.id === id)?.status, 'spent');
+
+    const [rid, ruser, rsecret] = rows[2]!.split(',');
+    assert.equal((await certfleet(['est', 'secret', 'revoke', rid!, '--data', data])).code, 0);
+    const other = await csrFor('batch-2', '/CN=meter-0002');
+    const revoked = await curl('simpleenroll', ['-u', `${ruser}:${rsecret}`, '--data-binary', `@${other.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
+    assert.equal(revoked.status, 401, revoked.body);
   });
 
   it('simpleenroll errors: malformed body 400, bad signature 400, wrong content type 415', async () => {
@@ -171,7 +239,7 @@ describe('EST (RFC 7030)', () => {
     assert.equal(json.status, 415, json.body);
   });
 
-  it('simplereenroll with the current certificate: a new one; another subject 400; no client certificate 401', async () => {
+  it('simplereenroll: a new certificate; the old one stays active until the new one connects, then is revoked superseded', async () => {
     const mine = ['--cert', enrolledCert, '--key', enrolledKey];
     const other = await csrFor('dev1-other', '/CN=someone-else', enrolledKey);
     const refused = await curl('simplereenroll', [...mine, '--data-binary', `@${other.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
@@ -179,6 +247,13 @@ describe('EST (RFC 7030)', () => {
 
     const anon = await curl('simplereenroll', ['--data-binary', `@${other.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
     assert.equal(anon.status, 401);
+
+    // A policy on the device's certificate: re-enrollment carries it to the new one, so the new one may connect.
+    const policyFile = join(data, 'est-policy.json');
+    writeFileSync(policyFile, JSON.stringify({ statements: [{ effect: 'allow', actions: ['connect'], resources: ['est-dev-1'] }, { effect: 'allow', actions: ['publish'], resources: ['est/#'] }] }));
+    assert.equal((await certfleet(['policy', 'create', 'est-device', '--file', policyFile, '--data', data])).code, 0);
+    const oldId = idOf(enrolledCert);
+    assert.equal((await certfleet(['policy', 'attach', 'est-device', '--cert', oldId, '--data', data])).code, 0);
 
     const next = await csrFor('dev1-next', '/CN=est-dev-1');
     const r = await curl('simplereenroll', [...mine, '--data-binary', `@${next.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
@@ -190,12 +265,35 @@ describe('EST (RFC 7030)', () => {
     const oldSerial = (await openssl(['x509', '-in', enrolledCert, '-noout', '-serial'])).trim();
     const newSerial = (await openssl(['x509', '-in', nextCert, '-noout', '-serial'])).trim();
     assert.notEqual(newSerial, oldSerial);
+    assert.equal(await statusOf(oldId), 'active', 'the old certificate stays active through the grace period');
 
-    // The old certificate is superseded (revoked at once): it can no longer re-enroll; the new one can.
-    const again = await curl('simplereenroll', [...mine, '--data-binary', `@${next.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
-    assert.equal(again.status, 401, again.body);
+    // The device did not install it and asks again with the old one: a new certificate, the unused one revoked.
+    const again = await csrFor('dev1-again', '/CN=est-dev-1');
+    const r2 = await curl('simplereenroll', [...mine, '--data-binary', `@${again.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
+    assert.equal(r2.status, 200, r2.body);
+    const againCert = join(data, 'dev1-again.pem');
+    writeFileSync(againCert, await certsOf(r2.body));
+    assert.equal(await statusOf(idOf(nextCert)), 'revoked');
+    assert.equal(await statusOf(oldId), 'active');
+    const stale = await curl('simplereenroll', ['--cert', nextCert, '--key', next.key, '--data-binary', `@${again.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
+    assert.equal(stale.status, 401, stale.body);
+
+    // The new certificate's first connection retires the old one.
+    const pub = await run('mosquitto_pub', ['--cafile', join(claimDir, 'ca.pem'), '--cert', againCert, '--key', again.key, '-h', 'localhost', '-p', String(server.ports.mqtt), '-i', 'est-dev-1', '-t', 'est/hello', '-m', 'hi']);
+    assert.equal(pub.code, 0, pub.stderr);
+    let status = await statusOf(oldId);
+    for (let i = 0; i < 50 && status !== 'revoked'; i++) {
+      await sleep(100);
+      status = await statusOf(oldId);
+    }
+    assert.equal(status, 'revoked');
+    const detail = JSON.parse((await certfleet(['cert', 'get', oldId, '--json', '--data', data])).stdout) as { revocationReason: string };
+    assert.equal(detail.revocationReason, 'superseded');
+    const refusedOld = await curl('simplereenroll', [...mine, '--data-binary', `@${again.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
+    assert.equal(refusedOld.status, 401, refusedOld.body);
+
     const third = await csrFor('dev1-third', '/CN=est-dev-1');
-    const r3 = await curl('simplereenroll', ['--cert', nextCert, '--key', next.key, '--data-binary', `@${third.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
+    const r3 = await curl('simplereenroll', ['--cert', againCert, '--key', again.key, '--data-binary', `@${third.csrFile}`, '-H', 'Content-Type: application/pkcs10']);
     assert.equal(r3.status, 200, r3.body);
   });
 });

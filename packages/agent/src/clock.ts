@@ -79,6 +79,19 @@ export class TimeFloor {
     });
   }
 
+  /**
+   * A floor kept in memory only (the simulator's virtual devices): the same
+   * rules, nothing persisted, so it starts at the build floor every time.
+   */
+  static inMemory(opts: TimeFloorOptions = {}): TimeFloor {
+    return new TimeFloor('', (opts.buildFloor ?? BUILD_TIME_FLOOR).getTime(), {
+      wallClock: opts.wallClock ?? (() => new Date()),
+      monotonic: opts.monotonic ?? (() => performance.now()),
+      maxAheadMs: opts.maxAheadMs ?? 20 * YEAR,
+      persistStepMs: opts.persistStepMs ?? 3_600_000,
+    });
+  }
+
   /** The lower bound on real time right now: the floor plus the uptime since it was set. */
   floor(): Date {
     return new Date(this.floorMs + Math.max(0, this.opts.monotonic() - this.floorSetAt));
@@ -110,7 +123,7 @@ export class TimeFloor {
     if (t <= floor) return false;
     this.floorMs = t;
     this.floorSetAt = this.opts.monotonic();
-    if (t - this.persisted >= this.opts.persistStepMs) {
+    if (this.file !== '' && t - this.persisted >= this.opts.persistStepMs) {
       await writeFileDurable(this.file, `${JSON.stringify({ floor: date.toISOString() })}\n`, { mode: 0o644, overwrite: true });
       this.persisted = t;
     }

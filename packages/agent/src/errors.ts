@@ -20,7 +20,9 @@ export type AgentErrorCode =
   | 'rejected'
   | 'bad-response'
   | 'timeout'
-  | 'unreachable';
+  | 'unreachable'
+  | 'token-error'
+  | 'pending';
 
 /** What the platform said when it refused a request (`…/rejected`, DESIGN.md "Fleet provisioning over MQTT"). */
 export interface Rejection {

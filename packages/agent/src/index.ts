@@ -38,3 +38,9 @@ export { acceptedTopic, CREATE_FROM_CSR, provisionTopic, rejectedTopic, trustBun
 export { provisionByClaim, type ClaimRequest, type ClaimResult } from './provisioning/claim.js';
 export { MemoryKeyStore } from './simulate/memory-key.js';
 export { simulate, type Progress, type SimulateOptions, type SimulateSummary } from './simulate/simulate.js';
+export { Pkcs11KeyStore, type Pkcs11KeyOptions } from './pkcs11/pkcs11-keystore.js';
+export { EstClient, retryAfterMs, type EstAuth, type EstClientOptions } from './est/est-client.js';
+export { estEnroll, estRenew, type EstFlowOptions } from './est/enrollment.js';
+export { renewOverMqtt, type MqttRenewal, type MqttRenewed, type RenewalSlots } from './rotation/renew-mqtt.js';
+export { applyTrustBundle, parseTrustBundle, type TrustBundle } from './rotation/trust-bundle.js';
+export { certificateTopics, trustBundleAckTopic } from './mqtt/topics.js';

@@ -6,7 +6,10 @@ import { AgentError } from '../errors.js';
 import { CertificateSlots } from '../slots.js';
 import { TrustStore } from '../trust-store.js';
 import { simulate } from '../simulate/simulate.js';
+import { estEnroll, estRenew } from '../est/enrollment.js';
+import { parseDuration, parsePositiveDuration } from '../duration.js';
 import { formatStatus, readStatus } from './status.js';
+import { runCommand } from './run.js';
 
 const DIR_DEFAULT = './certfleet-agent';
 
@@ -22,6 +25,50 @@ function count(v: string): number {
   if (!Number.isInteger(n) || n < 0) throw new AgentError('bad-input', `wants a whole number, got ${v}`);
   return n;
 }
+function percent(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 100) throw new AgentError('bad-input', `wants a percentage from 0 to 100, got ${v}`);
+  return n;
+}
+
+interface SimulateFlags {
+  devices: number;
+  data: string;
+  concurrency: number;
+  template: string;
+  publish: number;
+  hold?: boolean;
+  renew?: boolean;
+  timeout: number;
+  awaitRenewal?: string;
+  killDevices: number;
+  clockSkew?: string;
+  disconnectEvery?: string;
+  json?: boolean;
+}
+
+/** `±2d` (or `2d`): uniform in [-2d, 2d]; `+2d`: [0, 2d]; `-2d`: [-2d, 0]. */
+export function clockSkewRange(v: string): { minMs: number; maxMs: number } {
+  const t = v.trim();
+  if (t.startsWith('±')) {
+    const d = parsePositiveDuration(t.slice(1), '--clock-skew');
+    return { minMs: -d, maxMs: d };
+  }
+  const d = parseDuration(t, '--clock-skew');
+  if (t.startsWith('+')) return { minMs: 0, maxMs: d };
+  if (t.startsWith('-')) return { minMs: d, maxMs: 0 };
+  return { minMs: -Math.abs(d), maxMs: Math.abs(d) };
+}
+
+function faultOptions(o: SimulateFlags) {
+  return {
+    killPercent: o.killDevices,
+    ...(o.clockSkew ? { clockSkew: clockSkewRange(o.clockSkew) } : {}),
+    ...(o.disconnectEvery ? { disconnectEveryMs: parsePositiveDuration(o.disconnectEvery, '--disconnect-every') } : {}),
+    ...(o.awaitRenewal ? { awaitRenewalMs: parsePositiveDuration(o.awaitRenewal, '--await-renewal') } : {}),
+  };
+}
+
 const print = (json: boolean | undefined, value: unknown, text: () => string) => console.log(json ? JSON.stringify(value, null, 2) : text());
 
 export function program(): Command {
@@ -96,6 +143,32 @@ export function program(): Command {
       if (added.length === 0) console.log('already trusted');
     });
 
+  const described = (i: { certificate: { subject(): string; serial(): string; notAfter(): Date } }) =>
+    `${i.certificate.subject()} (serial ${i.certificate.serial()}), valid until ${i.certificate.notAfter().toISOString()}`;
+  cmd
+    .command('enroll')
+    .description('first certificate over EST (RFC 7030 simpleenroll) with HTTP Basic; the server must chain to a root in the trust store')
+    .requiredOption('--est <url>', 'EST server, https://host:port')
+    .requiredOption('--username <u>', 'HTTP Basic user name')
+    .requiredOption('--password <p>', 'HTTP Basic password (a one-time enrollment secret)')
+    .option('--subject <dn>', 'CSR subject (default CN=<username>)')
+    .option('--dir <dir>', 'agent data directory', DIR_DEFAULT)
+    .action(async (o: { est: string; username: string; password: string; subject?: string; dir: string }) => {
+      const id = await estEnroll({ dir: o.dir, url: o.est, username: o.username, password: o.password, subject: o.subject ?? `CN=${o.username}` });
+      console.log(`enrolled ${described(id)}`);
+    });
+  cmd
+    .command('renew')
+    .description('renew the current certificate over EST (simplereenroll, authenticated by the current certificate)')
+    .requiredOption('--est <url>', 'EST server, https://host:port')
+    .option('--dir <dir>', 'agent data directory', DIR_DEFAULT)
+    .action(async (o: { est: string; dir: string }) => {
+      const id = await estRenew({ dir: o.dir, url: o.est });
+      console.log(`renewed ${described(id)}`);
+    });
+
+  cmd.addCommand(runCommand());
+
   cmd
     .command('simulate')
     .description('run N virtual devices against a certfleet server: provision each by claim, connect it with its own certificate, publish')
@@ -105,26 +178,37 @@ export function program(): Command {
     .option('--template <name>', 'provisioning template (created if missing)', 'simulate')
     .option('--publish <k>', 'messages each device publishes', count, 1)
     .option('--hold', 'keep every device connected until all are done')
+    .option('--renew', 'each device renews once over MQTT after publishing (renew, trial connection, confirm)')
     .option('--timeout <ms>', 'deadline of each connection and request', count, 30_000)
+    .option('--await-renewal <duration>', "each device then stays connected up to this long for the platform's renew-required (a rotation campaign) and renews")
+    .option('--kill-devices <percent>', 'fault: kill this % of devices abruptly mid-flow, then restart them from their persisted state', percent, 0)
+    .option('--clock-skew <±duration>', "fault: skew each device's clock by up to this much (±2d both ways, +2d ahead, -2d behind)")
+    .option('--disconnect-every <duration>', 'fault: cut each device\'s connection about this often; it reconnects')
     .option('--json', 'print the summary as JSON before the summary line')
-    .action(async (o: { devices: number; data: string; concurrency: number; template: string; publish: number; hold?: boolean; timeout: number; json?: boolean }) => {
+    .action(async (o: SimulateFlags) => {
       let last = 0;
+      let shown = '';
       const s = await simulate({
+        ...faultOptions(o),
         data: o.data,
         devices: o.devices,
         concurrency: Math.max(1, o.concurrency),
         template: o.template,
         publish: o.publish,
         hold: o.hold ?? false,
+        renew: o.renew ?? false,
         timeoutMs: o.timeout,
         onProgress: (p) => {
-          const done = p.connected + p.failed;
-          if (Date.now() - last < 2000 || done === p.total) return;
+          const line = `… ${p.provisioned}/${p.total} provisioned, ${p.connected} connected, ${p.failed} failed${p.renewed ? `, ${p.renewed} renewed` : ''}`;
+          // Every 2 s while it changes; devices waiting for a campaign stay a while after all have connected.
+          if (line === shown || Date.now() - last < 2000) return;
           last = Date.now();
-          console.error(`… ${p.provisioned}/${p.total} provisioned, ${p.connected} connected, ${p.failed} failed`);
+          shown = line;
+          console.error(line);
         },
       });
       for (const [why, n] of Object.entries(s.reasons).sort((a, b) => b[1] - a[1])) console.error(`failed ${n}× ${why}`);
+      if (s.killed || s.reconnects) console.error(`${s.killed} killed and restarted, ${s.reconnects} reconnections`);
       const mb = (b: number) => (b / 1048576).toFixed(1);
       console.error(
         `${(s.durationMs / 1000).toFixed(2)} s, ${s.devicesPerSecond.toFixed(1)} devices/s, ${s.published} messages; ` +
@@ -132,7 +216,7 @@ export function program(): Command {
       );
       if (o.json) console.log(JSON.stringify(s));
       // The contract's summary line comes last.
-      console.log(`${s.provisioned} provisioned, ${s.connected} connected, ${s.failed} failed`);
+      console.log(`${s.provisioned} provisioned, ${s.connected} connected, ${s.failed} failed${o.renew || o.awaitRenewal ? `, ${s.renewed} renewed` : ''}`);
       if (s.failed > 0) process.exitCode = 1;
     });
   return cmd;

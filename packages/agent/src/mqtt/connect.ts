@@ -9,7 +9,7 @@
  * that may have left by then are the CONNECT packet (client id, no secret;
  * the device authenticates by its certificate).
  */
-import { checkServerIdentity, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, type DetailedPeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { encodePem } from '@certfleet/pki';
 import { AgentError } from '../errors.js';
@@ -22,6 +22,8 @@ export interface MqttConnectOptions {
   readonly certificatePem?: string;
   /** Its key (KeyStore.tlsKeyPem()). */
   readonly keyPem?: string;
+  /** In place of certificatePem/keyPem/ca: a context holding a key that is not a PEM (a PKCS#11 token through an engine). */
+  readonly secureContext?: SecureContext;
   /** Roots for Node's own verification (TrustStore.bundle()); unused when verifyServer is given. */
   readonly ca?: string;
   /** Checks the server's chain (PEM, leaf first) in place of Node's system-clock check; throws to refuse. */
@@ -61,6 +63,7 @@ export async function connectMqtt(opts: MqttConnectOptions): Promise<MqttClient>
           ...(opts.certificatePem ? { cert: opts.certificatePem } : {}),
           ...(opts.keyPem ? { key: opts.keyPem } : {}),
           ...(opts.ca ? { ca: opts.ca } : {}),
+          ...(opts.secureContext ? { secureContext: opts.secureContext } : {}),
           servername,
           rejectUnauthorized: opts.verifyServer === undefined,
         }

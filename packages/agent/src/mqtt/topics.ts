@@ -21,6 +21,15 @@ export function trustBundleTopic(thingName: string): string {
   return `${PREFIX}things/${topicLevel(thingName, 'thing name')}/trust-bundle`;
 }
 
+/** The renewal and rotation topics of one thing (docs/device-protocol.md "Renewal and rotation campaigns"). */
+export function certificateTopics(thingName: string) {
+  const base = `${PREFIX}things/${topicLevel(thingName, 'thing name')}/certificate`;
+  return { renewRequired: `${base}/renew-required`, renew: `${base}/renew`, confirm: `${base}/confirm` } as const;
+}
+
+/** Where the device acknowledges a stored trust bundle. */
+export const trustBundleAckTopic = (thingName: string) => `${trustBundleTopic(thingName)}/ack`;
+
 export const acceptedTopic = (request: string) => `${request}/accepted`;
 export const rejectedTopic = (request: string) => `${request}/rejected`;
 

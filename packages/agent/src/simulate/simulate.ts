@@ -14,11 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import type { MqttClient } from 'mqtt';
 import { AgentError } from '../errors.js';
-import { connectMqtt } from '../mqtt/connect.js';
-import { provisionByClaim } from '../provisioning/claim.js';
-import { MemoryKeyStore } from './memory-key.js';
+import { VirtualDevice, type Counters, type DeviceContext, type Faults } from './device.js';
 import { HttpError, restCall, restFind, type ServerAccess } from './rest.js';
 
 export const SIMULATE_TEMPLATE = 'simulate';
@@ -36,6 +33,17 @@ export interface SimulateOptions {
   readonly publish?: number;
   /** Keep every device connected until all are done (to measure the memory of N connected devices). */
   readonly hold?: boolean;
+  /** Each device renews once over MQTT after it has published (renew, trial connection, confirm). */
+  readonly renew?: boolean;
+  /** Each device waits up to this long for the platform's renew-required and renews then (a rotation campaign). */
+  readonly awaitRenewalMs?: number;
+  /** Fault injection: percentage of devices killed once mid-flow and restarted from their persisted state. */
+  readonly killPercent?: number;
+  /** Fault injection: each device's clock is off by a uniform draw in [minMs, maxMs]. */
+  readonly clockSkew?: { readonly minMs: number; readonly maxMs: number };
+  /** Fault injection: devices' connections are cut about this often, and they reconnect. */
+  readonly disconnectEveryMs?: number;
+  readonly random?: () => number;
   /** Deadline of each MQTT request and connection (default 30 s). */
   readonly timeoutMs?: number;
   /** Called now and then with progress (for a CLI's stderr). */
@@ -47,12 +55,17 @@ export interface Progress {
   readonly provisioned: number;
   readonly connected: number;
   readonly failed: number;
+  readonly renewed: number;
 }
 
 export interface SimulateSummary extends Progress {
   /** Failure reasons, `stage: reason` → count. */
   readonly reasons: Readonly<Record<string, number>>;
   readonly published: number;
+  /** Devices killed mid-flow (each restarted from its persisted state). */
+  readonly killed: number;
+  /** Reconnections after a cut connection or a server restart. */
+  readonly reconnects: number;
   readonly durationMs: number;
   /** Completed devices (connected and published) per second. */
   readonly devicesPerSecond: number;
@@ -130,21 +143,6 @@ async function setUp(server: ServerAccess, template: string): Promise<ClaimCrede
   return restCall<ClaimCredential>(server, 'POST', '/api/v1/claims', { template });
 }
 
-function reason(stage: string, err: unknown): string {
-  if (err instanceof AgentError) return `${stage}: ${err.rejection ? `${err.rejection.statusCode} ${err.rejection.errorCode}` : err.code}`;
-  return `${stage}: ${(err as Error).message?.slice(0, 80) ?? String(err)}`;
-}
-
-/** A QoS 1 publish whose connection is closed (a policy refusal) may otherwise wait for a PUBACK forever. */
-async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new AgentError('timeout', what)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Runs `work(i)` for i in [0, n) with at most `limit` at once. */
 async function pool(n: number, limit: number, work: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -156,24 +154,29 @@ async function pool(n: number, limit: number, work: (i: number) => Promise<void>
 
 export async function simulate(opts: SimulateOptions): Promise<SimulateSummary> {
   if (!Number.isInteger(opts.devices) || opts.devices < 1) throw new AgentError('bad-input', '--devices must be a whole number of at least 1');
-  const template = opts.template ?? SIMULATE_TEMPLATE;
-  const publish = opts.publish ?? 1;
-  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const faults: Faults = { killPercent: opts.killPercent ?? 0, ...(opts.clockSkew ? { clockSkew: opts.clockSkew } : {}), ...(opts.disconnectEveryMs ? { disconnectEveryMs: opts.disconnectEveryMs } : {}) };
+  if (!(faults.killPercent >= 0 && faults.killPercent <= 100)) throw new AgentError('bad-input', '--kill-devices is a percentage from 0 to 100');
   const { access, mqttUrl } = await readServer(opts.data);
-  const claim = await setUp(access, template);
+  const claim = await setUp(access, opts.template ?? SIMULATE_TEMPLATE);
 
   const run = randomBytes(4).toString('hex');
-  const reasons: Record<string, number> = {};
-  const held: MqttClient[] = [];
-  let provisioned = 0;
-  let connected = 0;
-  let failed = 0;
-  let published = 0;
-  const progress = (): Progress => ({ total: opts.devices, provisioned, connected, failed });
-  const fail = (stage: string, err: unknown) => {
-    failed++;
-    const r = reason(stage, err);
-    reasons[r] = (reasons[r] ?? 0) + 1;
+  const counters: Counters = { provisioned: 0, connected: 0, failed: 0, renewed: 0, published: 0, killed: 0, reconnects: 0, reasons: {} };
+  const progress = (): Progress => ({ total: opts.devices, provisioned: counters.provisioned, connected: counters.connected, failed: counters.failed, renewed: counters.renewed });
+  let finish!: () => void;
+  const allDone = new Promise<void>((r) => (finish = r));
+  const ctx: DeviceContext = {
+    mqttUrl,
+    claim,
+    template: opts.template ?? SIMULATE_TEMPLATE,
+    publish: opts.publish ?? 1,
+    renew: opts.renew ?? false,
+    ...(opts.awaitRenewalMs !== undefined ? { awaitRenewalMs: opts.awaitRenewalMs } : {}),
+    hold: opts.hold ?? false,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    faults,
+    counters,
+    random: opts.random ?? Math.random,
+    allDone,
   };
 
   const rssBaselineBytes = process.memoryUsage().rss;
@@ -183,55 +186,20 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateSummary> 
     opts.onProgress?.(progress());
   }, 250);
   const started = performance.now();
-
-  await pool(opts.devices, opts.concurrency ?? 32, async (i) => {
-    const serial = `sim-${run}-${i}`;
-    const key = MemoryKeyStore.generate();
-    let claimed: { thingName: string; certificatePem: string; deviceConfiguration: Readonly<Record<string, unknown>> };
-    try {
-      claimed = await provisionByClaim({
-        connect: { url: mqttUrl, clientId: `claim-${serial}`, certificatePem: claim.certificatePem, keyPem: claim.privateKeyPem, ca: claim.caPem, timeoutMs },
-        templateName: template,
-        parameters: { SerialNumber: serial },
-        key,
-        timeoutMs,
-      });
-      provisioned++;
-    } catch (err) {
-      return fail('provision', err);
-    }
-    let client: MqttClient;
-    try {
-      client = await connectMqtt({ url: mqttUrl, clientId: claimed.thingName, certificatePem: claimed.certificatePem, keyPem: key.tlsKeyPem(), ca: claim.caPem, timeoutMs });
-      connected++;
-    } catch (err) {
-      return fail('connect', err);
-    }
-    try {
-      const configured = claimed.deviceConfiguration.telemetryTopic;
-      const topic = typeof configured === 'string' ? configured : `sim/${claimed.thingName}/telemetry`;
-      for (let k = 0; k < publish; k++) {
-        await withDeadline(client.publishAsync(topic, JSON.stringify({ seq: k, at: Date.now() }), { qos: 1 }), timeoutMs, `no PUBACK within ${timeoutMs} ms`);
-        published++;
-      }
-    } catch (err) {
-      fail('publish', err);
-      client.end(true);
-      return;
-    }
-    if (opts.hold) held.push(client);
-    else await client.endAsync().catch(() => {});
-  });
-
+  await pool(opts.devices, opts.concurrency ?? 32, (i) => new VirtualDevice(ctx, `sim-${run}-${i}`).run());
   const durationMs = performance.now() - started;
   rssPeakBytes = Math.max(rssPeakBytes, process.memoryUsage().rss);
   clearInterval(sampler);
-  await Promise.all(held.map((c) => c.endAsync().catch(() => {})));
-  const completed = opts.devices - failed;
+  finish();
+  // Held devices drop their connections once everything is done.
+  await new Promise((r) => setImmediate(r));
+  const completed = opts.devices - counters.failed;
   return {
     ...progress(),
-    reasons,
-    published,
+    reasons: counters.reasons,
+    published: counters.published,
+    killed: counters.killed,
+    reconnects: counters.reconnects,
     durationMs,
     devicesPerSecond: completed / (durationMs / 1000),
     rssBaselineBytes,

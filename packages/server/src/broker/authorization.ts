@@ -7,7 +7,7 @@
 import type { PolicyAction, PolicyDecision } from '../registry/policy/index.js';
 import { topicMatchesFilter } from '../registry/policy/index.js';
 import { decide, type LoadedPolicies, type PolicySession } from './policy-session.js';
-import { ANSWERS, claimRequestTopics } from './requests.js';
+import { ANSWERS, claimRequestTopics, THING_REQUEST_SUFFIXES, thingOfTopic, thingTopicSuffix } from './requests.js';
 
 /**
  * Topics only the platform publishes to (DESIGN.md: devices may never publish
@@ -35,7 +35,8 @@ export type DenialReason =
   | 'subscription-limit'
   | 'packet-too-large'
   | 'not-admitted'
-  | 'claim';
+  | 'claim'
+  | 'other-thing';
 
 export type Verdict =
   | { readonly allowed: true }
@@ -79,9 +80,34 @@ function explain(loaded: LoadedPolicies, action: PolicyAction, resource: string,
   return deny('policy', `${what} not allowed: ${attached}`);
 }
 
-/** The claim rules for a claim credential, the policies for any other certificate. */
+/**
+ * `$certfleet/things/{thing}/…` (docs/device-protocol.md): a device may
+ * subscribe to and receive anything under its own thing, and publish that
+ * thing's request topics, without a policy; another thing's is refused
+ * whatever the policies say. Undefined when the rule does not decide (not
+ * such a topic, or a subscription with a wildcard at the thing level: those
+ * are left to the policies, and receive() still refuses every other thing's
+ * message one by one).
+ */
+function ownThingVerdict(loaded: LoadedPolicies, action: 'publish' | 'subscribe' | 'receive', resource: string): Verdict | undefined {
+  const thing = thingOfTopic(resource);
+  if (thing === undefined) return undefined;
+  if (action === 'subscribe' && (thing === '+' || thing === '#')) return undefined;
+  const own = loaded.context.thingName;
+  if (own === undefined || thing !== own) {
+    return deny('other-thing', `${action} ${JSON.stringify(resource)}: a device may use $certfleet/things/ topics of its own thing only (${own ?? 'none'})`);
+  }
+  if (loaded.certificateNotActive !== null) return deny('certificate-not-active', `the certificate is ${loaded.certificateNotActive}`);
+  if (action !== 'publish') return ALLOWED;
+  // Its own request topics only; the reserved-topic guard has already refused those no handler answers.
+  return (THING_REQUEST_SUFFIXES as readonly string[]).includes(thingTopicSuffix(resource)) ? ALLOWED : undefined;
+}
+
+/** The claim rules for a claim credential, the own-thing rule, then the policies for any other certificate. */
 function decideFor(loaded: LoadedPolicies, action: 'publish' | 'subscribe' | 'receive', resource: string): Verdict {
   if (loaded.claimTemplate !== null) return claimVerdict(loaded.claimTemplate, action, resource);
+  const own = ownThingVerdict(loaded, action, resource);
+  if (own) return own;
   return explain(loaded, action, resource, decide(loaded, action, resource));
 }
 

@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { connectAsync } from 'mqtt';
 import { brokerMetrics } from './metrics.js';
 import { keyPem } from './test-fixtures.js';
 import { closeOf, Harness, metric, mosquitto, nextMessage, onPath, suback, waitFor } from './test-harness.js';
@@ -130,13 +129,15 @@ describe('bad input closes that client only', { timeout: 8000 }, () => {
     await c.endAsync();
   });
 
-  it('refuses an MQTT 5 CONNECT with CONNACK 0x01 (unacceptable protocol level)', async () => {
-    const before = await metric(brokerMetrics.admissionsRefused, { reason: 'unsupported-protocol-version' });
-    await assert.rejects(
-      connectAsync(`mqtts://localhost:${h.broker.port}`, { clientId: 'dev-1', protocolVersion: 5, reconnectPeriod: 0, ca: h.f.root.cert.toPem(), key: keyPem(h.f.dev1.key), cert: h.f.dev1.cert.toPem() }, false),
-      /Unacceptable protocol version/,
-    );
-    assert.equal(await metric(brokerMetrics.admissionsRefused, { reason: 'unsupported-protocol-version' }), before + 1);
+  it('refuses a CONNECT of a protocol level other than 3, 4 and 5 as malformed', async () => {
+    const before = await metric(brokerMetrics.admissionsRefused, { reason: 'malformed-packet' });
+    const socket = await rawDevice();
+    const level6 = connectPacket('dev-1');
+    level6[8] = 6; // the Protocol Level byte (§3.1.2.2)
+    socket.write(level6);
+    await once(socket, 'close');
+    await waitFor('the refusal', () => h.logged('device refused', { reason: 'malformed-packet' }) !== undefined);
+    assert.equal(await metric(brokerMetrics.admissionsRefused, { reason: 'malformed-packet' }), before + 1);
   });
 });
 
@@ -159,10 +160,22 @@ describe('mosquitto_pub (a real client built on OpenSSL)', { skip: mosquittoPub 
     assert.notEqual(r.code, 0, r.out);
   });
 
-  it('with -V mqttv5 is told the protocol version is unsupported', async () => {
-    const r = await mosquitto(mosquittoPub!, h, h.f.dev1, ['-V', 'mqttv5', '-i', 'dev-1', '-t', 'things/dev-1/x', '-m', 'hi']);
-    assert.equal(r.killed, false);
-    assert.notEqual(r.code, 0);
-    assert.match(r.out, /Unsupported Protocol Version/i);
+  it('publishes with -V mqttv5 (exit 0) and the message is delivered', async () => {
+    const watcher = await h.device('dev-2', h.f.dev2);
+    await watcher.subscribeAsync('things/dev-1/v5', { qos: 0 });
+    const got = nextMessage(watcher);
+    const r = await mosquitto(mosquittoPub!, h, h.f.dev1, ['-V', 'mqttv5', '-i', 'dev-1', '-q', '1', '-t', 'things/dev-1/v5', '-m', 'hi']);
+    assert.equal(r.code, 0, r.out);
+    assert.equal((await got)[1].toString(), 'hi');
+    await watcher.endAsync();
+  });
+
+  it('with -V mqttv5 gets PUBACK 0x87 and the reason for a publish outside its policy, and sends DISCONNECT itself', async () => {
+    const r = await mosquitto(mosquittoPub!, h, h.f.dev1, ['-V', 'mqttv5', '-d', '-i', 'dev-1', '-q', '1', '-t', 'things/dev-2/x', '-m', 'hi']);
+    // mosquitto_pub 2.0 reports a refused publish as a warning and still exits 0.
+    assert.match(r.out, /received PUBACK \(Mid: 1, RC:135\)/);
+    assert.match(r.out, /Publish 1 failed: Not authorized/);
+    assert.match(r.out, /not authorized \(policy\)/);
+    assert.match(r.out, /sending DISCONNECT/, 'the connection was still up after the refusal');
   });
 });

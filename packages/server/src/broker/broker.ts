@@ -1,5 +1,5 @@
 /**
- * The device endpoint: MQTT 3.1.1 over mutual TLS (DESIGN.md "Device
+ * The device endpoint: MQTT 3.1.1 and 5 over mutual TLS (DESIGN.md "Device
  * endpoint"). A node:tls server asks every client for a certificate, runs
  * admission on the chain it sent, and only then hands the socket to the MQTT
  * engine; a refused device never reaches MQTT. Policies decide every connect,
@@ -28,9 +28,9 @@ export interface BrokerLimits {
   readonly handshakeTimeoutMs: number;
   /** ms from the end of the handshake to CONNECT, admission included. */
   readonly connectTimeoutMs: number;
-  /** Bytes of one MQTT packet after its fixed header; a larger one closes that connection. */
+  /** Bytes of one MQTT packet after its fixed header; a larger one closes that connection (MQTT 5: DISCONNECT 0x95). */
   readonly maxPacketSize: number;
-  /** Topic filters one client may hold; SUBACK 0x80 for each beyond. */
+  /** Topic filters one client may hold; SUBACK 0x80 (MQTT 5: 0x87) for each beyond. */
   readonly maxSubscriptionsPerClient: number;
 }
 
@@ -60,8 +60,8 @@ export interface BrokerOptions {
   readonly limits?: Partial<BrokerLimits>;
   /** `$certfleet/` request topics devices may publish to (topic filters); default DEVICE_REQUEST_TOPICS. */
   readonly requestTopics?: readonly string[];
-  /** Answers `$certfleet/` requests (fleet provisioning, …); its topics join requestTopics. */
-  readonly requests?: RequestHandler;
+  /** Answers `$certfleet/` requests (fleet provisioning, renewal, …); their topics join requestTopics and must not overlap. */
+  readonly requests?: RequestHandler | readonly RequestHandler[];
   readonly now?: () => Date;
   readonly logger?: BrokerLogger;
 }
@@ -71,11 +71,12 @@ export interface RunningBroker {
   /** Closes every connection of the certificate now, its will unpublished; returns how many. */
   disconnectCertificate(certificateId: string, reason: string): number;
   /**
-   * Publishes a platform message (QoS 1, not retained) to the subscribers
-   * whose policies allow them to receive it; resolves once handed to them.
-   * Refused once the broker is closing.
+   * Publishes a platform message (QoS 1) to the subscribers whose policies
+   * allow them to receive it; resolves once handed to them. With `retain` the
+   * broker also keeps it for later subscribers, and an empty retained payload
+   * clears what it kept (MQTT 3.1.1 §3.3.1.3). Refused once the broker is closing.
    */
-  publish(topic: string, payload: Buffer | string): Promise<void>;
+  publish(topic: string, payload: Buffer | string, opts?: { readonly retain?: boolean }): Promise<void>;
   /** Disconnects every client, pending or admitted, waits for their records, and stops listening. */
   close(): Promise<void>;
 }
@@ -237,9 +238,9 @@ export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
   return {
     port,
     disconnectCertificate: (certificateId, reason) => disconnect(engine, (c) => c.identity.certificateId === certificateId, reason),
-    publish: async (topic, payload) => {
+    publish: async (topic, payload, o) => {
       if (closing) throw new CertfleetError('unavailable', 'the broker is closing');
-      await engine.publish(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, 1);
+      await engine.publish(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, 1, o?.retain ?? false);
     },
     close: () => (closing ??= close()),
   };

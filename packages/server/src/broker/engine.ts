@@ -8,11 +8,12 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Duplex } from 'node:stream';
 import { CertfleetError } from '../errors.js';
 import type { DeviceIdentity } from './admission.js';
-import { guardPackets, sentDisconnect } from './aedes-internals.js';
+import { packetTooLarge, sentDisconnect, watchParseErrors, wireSize } from './aedes-internals.js';
 import type { Authorizer, Verdict } from './authorization.js';
 import { LiveConnection, LiveConnections, type DisconnectReason, type RefusalReason } from './live-connections.js';
 import { brokerMetrics } from './metrics.js';
 import { PolicySession, type PolicyLoader } from './policy-session.js';
+import { disconnectReasonCode } from './reason-codes.js';
 import type { RequestRouter } from './requests.js';
 
 type LogFn = (obj: Record<string, unknown>, msg: string) => void;
@@ -44,9 +45,29 @@ export interface EngineOptions {
   readonly onRefused: (reason: RefusalReason, fields: Record<string, unknown>) => void;
 }
 
-/** aedes' CONNACK return codes (MQTT 3.1.1 §3.2.2.3). */
+/**
+ * aedes' CONNACK return codes (MQTT 3.1.1 §3.2.2.3); for an MQTT 5 client
+ * aedes sends the matching reason code (MQTT 5 §3.2.2.2): 0x88 Server
+ * unavailable, 0x87 Not authorized.
+ */
 const SERVER_UNAVAILABLE = 3;
 const NOT_AUTHORIZED = 5;
+
+/**
+ * How long an MQTT 5 client has to take the DISCONNECT certfleet sends it
+ * before its connection is cut all the same: aedes waits for the write, and
+ * a client that does not read would otherwise keep a revoked session open
+ * for aedes' drain timeout (a minute).
+ */
+const DISCONNECT_GRACE_MS = 300;
+
+/**
+ * MQTT 5 sessions may outlive their connection (Session Expiry Interval,
+ * MQTT 5 §3.1.2.11.2); aedes keeps them, and delayed wills, in memory. The
+ * caps bound what one device cycling through client ids can pin.
+ */
+const SESSION_EXPIRY_LIMIT_S = 7 * 24 * 3600;
+const PENDING_SESSIONS_LIMIT = 100_000;
 
 /**
  * Answers to device requests, by payload buffer, with the one client each is
@@ -54,6 +75,13 @@ const NOT_AUTHORIZED = 5;
  * payload buffer, so this is how a delivery is recognised as an answer.
  */
 const answerFor = new WeakMap<Buffer, Client>();
+
+/**
+ * Refusals of an MQTT 5 PUBLISH: aedes answers PUBACK/PUBREC 0x87 (or drops
+ * a QoS 0 one), keeps the connection and reports the error as a client
+ * error, which for these ends nothing.
+ */
+const keptOpen = new WeakSet<Error>();
 
 const fields = (c: LiveConnection | undefined) => ({
   clientId: c?.clientId ?? null,
@@ -67,6 +95,8 @@ function connackError(returnCode: 3 | 5, message: string): AuthenticateError {
 
 export class MqttEngine {
   readonly connections = new LiveConnections();
+  /** aedes' client of each connection, to close it. */
+  private readonly clientOf = new WeakMap<LiveConnection, Client>();
   private warnedUnguarded = false;
 
   private constructor(
@@ -89,15 +119,18 @@ export class MqttEngine {
     const aedes = await Aedes.createBroker({
       // A backstop only: the engine's own timer (attach) fires first and says why.
       connectTimeout: opts.connectTimeoutMs * 2,
-      preConnect(client, packet, done) {
+      // Counted over the whole packet, as MQTT 5 §3.2.2.3.6 does (and advertised
+      // so in an MQTT 5 CONNACK): exactly maxPacketSize after the fixed header.
+      // A 3.1.1 connection is closed, an MQTT 5 one gets DISCONNECT 0x95.
+      maximumPacketSize: wireSize(opts.maxPacketSize),
+      sessionExpiryIntervalLimit: SESSION_EXPIRY_LIMIT_S,
+      pendingSessionsLimit: PENDING_SESSIONS_LIMIT,
+      preConnect(client, _packet, done) {
         const c = byClient.get(client);
         if (!c) return done(new Error('connection was not admitted'), false);
+        // MQTT 3.1, 3.1.1 and 5 are all served: mqtt-packet refuses any other
+        // protocol level as a malformed CONNECT (refused as malformed-packet).
         c.connectArrived();
-        // aedes answers CONNACK 0x01 (unacceptable protocol level) [MQTT-3.1.2-2]; an
-        // MQTT 5 client reads it as 0x84 Unsupported Protocol Version (MQTT 5 §3.1.2.2).
-        if (packet.protocolVersion !== 3 && packet.protocolVersion !== 4) {
-          refuse(c, 'unsupported-protocol-version', `MQTT protocol level ${packet.protocolVersion}: this endpoint speaks MQTT 3.1.1 (and 3.1)`);
-        }
         done(null, true);
       },
       authenticate(client, _username, _password, done) {
@@ -109,7 +142,11 @@ export class MqttEngine {
           if (v.allowed && c.closeReason === undefined) {
             // [MQTT-3.1.4-2] aedes closes the session holding this client id next, before this one is ready.
             const previous = self.engine!.connections.session(client.id);
-            if (previous && previous !== c) previous.closeReason ??= 'client-id-takeover';
+            if (previous && previous !== c) {
+              previous.closeReason ??= 'client-id-takeover';
+              // aedes tells an MQTT 5 one with DISCONNECT 0x8E and waits for the write to end.
+              self.engine!.cutAfterGrace(previous);
+            }
             return done(null, true);
           }
           if (v.allowed) return done(connackError(NOT_AUTHORIZED, `connection closed meanwhile (${c.closeReason})`), false);
@@ -125,6 +162,7 @@ export class MqttEngine {
         if (!c?.policy) return done(new Error('connection was not admitted'));
         const will = client!.closed;
         if (will && c.distrusted) return done(new Error('the will of a distrusted connection is not published'));
+        const v5 = client!.version === 5;
         const size = packet.payload?.length ?? 0;
         const policy = c.policy;
         const now: Verdict | undefined = size > opts.maxPacketSize
@@ -136,15 +174,23 @@ export class MqttEngine {
             if (!will && opts.requests?.handles(packet.topic)) {
               // A request is for its handler: never retained, never delivered to a subscriber (authorizeForward).
               packet.retain = false;
-              self.engine!.request(client!, c, packet.topic, packet.payload as Buffer);
+              self.engine!.request(client!, c, packet.topic, packet.payload as Buffer, packet.properties?.correlationData);
             }
             return done(null);
           }
           brokerMetrics.publishDenied.inc({ reason: v.reason });
-          if (!will) c.closeReason ??= v.reason === 'packet-too-large' ? 'packet-too-large' : 'publish-denied';
-          log.info({ ...fields(c), topic: packet.topic, reason: v.reason, detail: v.detail, will }, 'publish refused');
-          // MQTT 3.1.1 has no negative PUBACK: refusing closes the connection [MQTT-3.3.5-2].
-          done(new CertfleetError('forbidden', v.detail));
+          log.info({ ...fields(c), topic: packet.topic, reason: v.reason, detail: v.detail, will, mqtt: client!.version }, 'publish refused');
+          if (will || !v5) {
+            // MQTT 3.1.1 has no negative PUBACK: refusing closes the connection [MQTT-3.3.5-2].
+            if (!will) c.closeReason ??= v.reason === 'packet-too-large' ? 'packet-too-large' : 'publish-denied';
+            return done(new CertfleetError('forbidden', v.detail));
+          }
+          // MQTT 5 answers PUBACK/PUBREC 0x87 and keeps the connection (§3.4.2.1,
+          // §3.5.2.1); the message is the Reason String the device sees, so it
+          // names the kind of refusal, never the policies behind it.
+          const err = new CertfleetError('forbidden', `not authorized (${v.reason})`);
+          keptOpen.add(err);
+          done(err);
         });
       },
       authorizeSubscribe(client, subscription, done) {
@@ -160,7 +206,8 @@ export class MqttEngine {
           }
           brokerMetrics.subscribeDenied.inc({ reason: v.reason });
           log.info({ ...fields(c), topicFilter: filter, reason: v.reason, detail: v.detail }, 'subscription refused');
-          done(null, null); // aedes answers SUBACK 0x80 for a null subscription (§3.9.3)
+          // aedes answers SUBACK 0x80 for a null subscription (MQTT 3.1.1 §3.9.3), 0x87 to an MQTT 5 client (MQTT 5 §3.9.3).
+          done(null, null);
         };
         if (!c?.policy) return answer({ allowed: false, reason: 'not-admitted', detail: 'connection was not admitted' });
         const policy = c.policy;
@@ -200,11 +247,16 @@ export class MqttEngine {
       for (const f of filters) c?.subscriptions.delete(f);
     });
     const onError = (client: Client, err: Error) => {
+      if (keptOpen.has(err)) return;
       const c = byClient.get(client);
+      const tooLarge = packetTooLarge(err);
+      if (c && tooLarge) {
+        return started.badInput(c, 'packet-too-large', `packet of ${tooLarge.size} bytes with its header (limit ${opts.maxPacketSize} after it)`);
+      }
       if (c) c.closeReason ??= (err as NodeJS.ErrnoException).code ? 'connection-lost' : 'protocol-error';
       log.warn({ ...fields(c), err: err.message, reason: c?.closeReason }, 'connection closed on error');
     };
-    // A refused PUBLISH surfaces here, after aedes has closed the connection.
+    // A refused MQTT 3.1.1 PUBLISH surfaces here, after aedes has closed the connection.
     aedes.on('clientError', onError);
     aedes.on('connectionError', onError);
     return started;
@@ -212,27 +264,19 @@ export class MqttEngine {
 
   /** Hands an admitted connection to the MQTT engine; it owns the socket from now on. */
   attach(socket: Duplex, identity: DeviceIdentity, remote: string): LiveConnection {
-    const { log, maxPacketSize, connectTimeoutMs } = this.opts;
+    const { log, connectTimeoutMs } = this.opts;
     const c = new LiveConnection(identity, remote);
     // handle() only attaches listeners; bytes already buffered (an early
     // CONNECT) are read on the next tick, after the state is in place.
     const client = this.aedes.handle(socket);
     this.byClient.set(client, c);
+    this.clientOf.set(c, client);
     this.connections.add(c);
-    c.onClose(() => client.close());
-    // Before CONNECT the connection is refused (and counted as such); after it, the session ends for that reason.
-    const badInput = (reason: 'packet-too-large' | 'malformed-packet', detail: string) => {
-      if (c.connectSeen) c.closeReason ??= reason;
-      else this.refused(c, reason, detail);
-      log.info({ ...fields(c), remote, reason, detail }, 'bad MQTT input; closing this connection');
-    };
-    const guarded = guardPackets(client, maxPacketSize, {
-      tooLarge: (size, cmd) => badInput('packet-too-large', `${cmd ?? 'packet'} of ${size} bytes (limit ${maxPacketSize})`),
-      malformed: (err) => badInput('malformed-packet', err.message),
-    });
-    if (!guarded && !this.warnedUnguarded) {
+    c.onClose(() => this.end(client, c));
+    const watched = watchParseErrors(client, (err) => this.badInput(c, 'malformed-packet', err.message));
+    if (!watched && !this.warnedUnguarded) {
       this.warnedUnguarded = true;
-      log.warn({}, 'mqtt-packet parser not as expected: the packet size is checked on PUBLISH payloads only');
+      log.warn({}, 'mqtt-packet parser not as expected: malformed packets are logged as protocol errors');
     }
     // [MQTT-3.1.0-1] the first packet must be CONNECT; a client that sends none is dropped.
     const timer = setTimeout(() => {
@@ -252,32 +296,66 @@ export class MqttEngine {
    * Publishes as the platform itself (lifecycle events): no authorizePublish,
    * which aedes runs for clients only, so the `$certfleet/` guard does not
    * apply; each subscriber still gets it only if its policy allows receive
-   * (authorizeForward). Never retained.
+   * (authorizeForward). Retained only when asked (retained renew-required, trust bundles).
    */
-  publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
+  publish(topic: string, payload: Buffer, qos: 0 | 1, retain = false): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.aedes.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => (err ? reject(err) : resolve()));
+      this.aedes.publish({ cmd: 'publish', topic, payload, qos, retain, dup: false }, (err) => (err ? reject(err) : resolve()));
     });
   }
 
-  /** Runs a device's request and sends the answer to that client alone (QoS 0: an answer is not queued for a session that went away). */
-  request(client: Client, c: LiveConnection, topic: string, payload: Buffer): void {
+  /**
+   * Runs a device's request and sends the answer to that client alone (QoS 0:
+   * an answer is not queued for a session that went away). An MQTT 5 request's
+   * Correlation Data comes back with its answer (MQTT 5 §4.10.2), so a device
+   * can match answers to requests; the answer topic stays the contract's.
+   */
+  request(client: Client, c: LiveConnection, topic: string, payload: Buffer, correlationData?: Buffer): void {
     const { requests, log } = this.opts;
     if (!requests || client.id === null) return;
+    const properties = client.version === 5 && correlationData !== undefined ? { correlationData } : undefined;
     const send = (answerTopic: string, body: Buffer) => {
       if (client.closed) return;
       answerFor.set(body, client);
-      client.publish({ cmd: 'publish', topic: answerTopic, payload: body, qos: 0, retain: false, dup: false }, () => {});
+      client.publish({ cmd: 'publish', topic: answerTopic, payload: body, qos: 0, retain: false, dup: false, ...(properties && { properties }) }, () => {});
     };
     void requests.dispatch(c, { topic, payload, clientId: client.id, identity: c.identity }, send, (err) =>
       log.error({ ...fields(c), topic, err: err instanceof Error ? err.message : String(err) }, 'request handler failed'),
     );
   }
 
-  /** Disconnects every MQTT client and stops the engine. */
+  /** Disconnects every MQTT client (MQTT 5 ones with DISCONNECT 0x8B, sent by aedes) and stops the engine. */
   close(): Promise<void> {
-    for (const c of this.connections.all()) c.closeReason ??= 'server-shutdown';
+    for (const c of this.connections.all()) {
+      c.closeReason ??= 'server-shutdown';
+      this.cutAfterGrace(c);
+    }
     return new Promise((resolve) => this.aedes.close(() => resolve()));
+  }
+
+  /**
+   * Ends a connection for its closeReason: an MQTT 5 session is told why with
+   * DISCONNECT and a reason code (MQTT 5 §3.14.2.1) and its Reason String;
+   * MQTT 3.1.1 has no server DISCONNECT, so aedes just closes that one.
+   */
+  private end(client: Client, c: LiveConnection): void {
+    const reason = c.closeReason;
+    client.disconnect({ reasonCode: disconnectReasonCode(reason), ...(reason !== undefined && { properties: { reasonString: reason } }) });
+    this.cutAfterGrace(c);
+  }
+
+  /** Closes the connection after DISCONNECT_GRACE_MS if it is still open then. */
+  cutAfterGrace(c: LiveConnection): void {
+    const client = this.clientOf.get(c);
+    if (!client || client.closed) return;
+    setTimeout(() => client.close(), DISCONNECT_GRACE_MS).unref();
+  }
+
+  /** Bad bytes: before CONNECT the connection is refused (and counted as such); after it, the session ends for that reason. */
+  private badInput(c: LiveConnection, reason: 'packet-too-large' | 'malformed-packet', detail: string): void {
+    if (c.connectSeen) c.closeReason ??= reason;
+    else this.refused(c, reason, detail);
+    this.opts.log.info({ ...fields(c), remote: c.remote, reason, detail }, 'bad MQTT input; closing this connection');
   }
 
   private refused(c: LiveConnection, reason: RefusalReason, detail: string): void {

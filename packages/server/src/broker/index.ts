@@ -16,8 +16,16 @@ export {
 } from './admission.js';
 export { Authorizer, DEVICE_REQUEST_TOPICS, RESERVED_PREFIXES, reservedTopicRefusal, type DenialReason, type Verdict } from './authorization.js';
 export { DEFAULT_LIMITS, resolveLimits, startBroker, type BrokerLimits, type BrokerOptions, type RunningBroker } from './broker.js';
+export { startDeviceEndpoint, type DeviceEndpoint, type DeviceEndpointOptions } from './endpoint.js';
+export { startDeviceListener, type DeviceListener, type DeviceListenerOptions } from './listener.js';
 export {
   claimRequestTopics,
+  combineRequestHandlers,
+  thingOfTopic,
+  thingRequestFilter,
+  thingTopic,
+  thingTopicSuffix,
+  THING_REQUEST_SUFFIXES,
   CREATE_FROM_CSR_TOPIC,
   CREATE_KEYS_TOPIC,
   PROVISION_TOPIC_FILTER,

@@ -16,7 +16,6 @@ export type RefusalReason =
   | 'admission-failed'
   | 'admission-timeout'
   | 'ca-not-active'
-  | 'unsupported-protocol-version'
   | 'connect-timeout'
   | 'connect-denied'
   | 'policy-unavailable'
@@ -73,7 +72,7 @@ export class LiveConnection {
     readonly remote: string,
   ) {}
 
-  /** Where the MQTT engine says how to close it. */
+  /** Where the MQTT engine says how to close it (an MQTT 5 session is told why first, from closeReason). */
   onClose(close: () => void): void {
     this.#close = close;
   }

@@ -31,13 +31,13 @@ export const brokerMetrics = {
   }),
   publishDenied: new Counter({
     name: 'certfleet_mqtt_publish_denied_total',
-    help: 'PUBLISH packets refused, by reason; MQTT 3.1.1 closes the connection for each [MQTT-3.3.5-2].',
+    help: 'PUBLISH packets refused, by reason; MQTT 3.1.1 closes the connection for each [MQTT-3.3.5-2], MQTT 5 answers 0x87 and keeps it.',
     labelNames: ['reason'] as const,
     registers: [registry],
   }),
   subscribeDenied: new Counter({
     name: 'certfleet_mqtt_subscribe_denied_total',
-    help: 'Topic filters refused with SUBACK 0x80, by reason.',
+    help: 'Topic filters refused with SUBACK 0x80 (MQTT 5: 0x87), by reason.',
     labelNames: ['reason'] as const,
     registers: [registry],
   }),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import type { IPublishPacket } from 'mqtt';
 import type { ClaimRecord, ClaimStore } from '../store/index.js';
 import { startBroker } from './broker.js';
 import { CREATE_FROM_CSR_TOPIC, provisionTopic, type DeviceRequest, type RequestHandler } from './requests.js';
@@ -76,6 +77,24 @@ describe('device requests on $certfleet/ topics', () => {
     await sleep(200);
     assert.deepEqual(lateSeen, []);
     await Promise.all([a.endAsync(), b.endAsync(), late.endAsync()]);
+  });
+
+  it('answers an MQTT 5 request as a valid MQTT 5 PUBLISH to the asker alone, with its Correlation Data', async () => {
+    const observer = await h.device('dev-2', h.f.dev2, { protocolVersion: 5 });
+    assert.deepEqual(await suback(observer, ['$certfleet/#']), [0]);
+    const observed = collect(observer);
+    const a = await h.device('claim-v5', h.f.unknown, { protocolVersion: 5 });
+    assert.deepEqual(await suback(a, [accepted], 1), [1]);
+    const answer = new Promise<IPublishPacket>((resolve) => a.once('message', (_t, _p, packet) => resolve(packet)));
+    const correlationData = Buffer.from('req-42');
+    await a.publishAsync(CREATE_FROM_CSR_TOPIC, '{}', { qos: 1, properties: { correlationData } });
+    const got = await answer;
+    assert.equal(got.topic, accepted);
+    assert.deepEqual(JSON.parse(got.payload.toString()), { for: 'claim-v5', secret: 'token-of-claim-v5' });
+    assert.deepEqual(got.properties?.correlationData, correlationData);
+    await sleep(200);
+    assert.deepEqual(observed, [], 'an MQTT 5 observer allowed to receive $certfleet/#');
+    await Promise.all([a.endAsync(), observer.endAsync()]);
   });
 
   it('answers 500 InternalError when the handler fails', async () => {

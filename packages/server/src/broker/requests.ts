@@ -25,6 +25,31 @@ export function claimRequestTopics(template: string): string[] {
   return [CREATE_FROM_CSR_TOPIC, CREATE_KEYS_TOPIC, provisionTopic(template)];
 }
 
+/**
+ * A thing's own request topics (docs/device-protocol.md): a device may always
+ * publish these under `$certfleet/things/{its thing}/`, and never another
+ * thing's (authorization.ts).
+ */
+export const THING_TOPICS_PREFIX = '$certfleet/things/';
+export const THING_REQUEST_SUFFIXES = ['certificate/renew', 'certificate/confirm', 'trust-bundle/ack'] as const;
+export type ThingRequest = (typeof THING_REQUEST_SUFFIXES)[number];
+export const thingRequestFilter = (suffix: ThingRequest): string => `${THING_TOPICS_PREFIX}+/${suffix}`;
+export const thingTopic = (thing: string, suffix: string): string => `${THING_TOPICS_PREFIX}${thing}/${suffix}`;
+
+/** The `{thing}` level of a topic or filter under `$certfleet/things/`, or undefined for any other. */
+export function thingOfTopic(topic: string): string | undefined {
+  if (!topic.startsWith(THING_TOPICS_PREFIX)) return undefined;
+  const rest = topic.slice(THING_TOPICS_PREFIX.length);
+  const slash = rest.indexOf('/');
+  return slash < 0 ? rest : rest.slice(0, slash);
+}
+
+/** The part after `$certfleet/things/{thing}/` ('' for the thing's level itself). */
+export function thingTopicSuffix(topic: string): string {
+  const thing = thingOfTopic(topic);
+  return thing === undefined ? '' : topic.slice(THING_TOPICS_PREFIX.length + thing.length + 1);
+}
+
 export const ANSWERS = ['accepted', 'rejected'] as const;
 export type Outcome = (typeof ANSWERS)[number];
 
@@ -50,13 +75,58 @@ export interface RequestHandler {
   handle(req: DeviceRequest): Promise<DeviceAnswer>;
 }
 
+/**
+ * Whether some topic could match both filters (MQTT 3.1.1 §4.7): level by
+ * level, `#` matches the rest, `+` any one level, anything else only itself.
+ */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; ; i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === '#' || q === '#') return true;
+    if (p === undefined || q === undefined) return p === q;
+    if (p !== '+' && q !== '+' && p !== q) return false;
+  }
+}
+
+/**
+ * One handler answering for several: each request goes to the one whose
+ * topics match. Topics must not overlap, so which handler answers never
+ * depends on the order they were given in.
+ */
+export function combineRequestHandlers(...handlers: readonly RequestHandler[]): RequestHandler {
+  const owned: Array<[string, RequestHandler]> = [];
+  for (const h of handlers) {
+    for (const f of h.topics) {
+      const clash = owned.find(([g]) => filtersOverlap(f, g));
+      if (clash) throw new CertfleetError('conflict', `request topic ${f} overlaps ${clash[0]}, which another handler answers`);
+      owned.push([f, h]);
+    }
+  }
+  return {
+    topics: owned.map(([f]) => f),
+    handle(req) {
+      const found = owned.find(([f]) => topicMatchesFilter(req.topic, f));
+      if (!found) return Promise.reject(new CertfleetError('not-found', `nothing answers ${req.topic}`));
+      return found[1].handle(req);
+    },
+  };
+}
+
 /** Requests one connection may have in flight; beyond, each is answered 429 at once. */
 export const MAX_IN_FLIGHT_PER_CONNECTION = 8;
 
 export class RequestRouter {
   readonly #inFlight = new WeakMap<object, number>();
 
-  constructor(private readonly handler: RequestHandler | undefined) {
+  private readonly handler: RequestHandler | undefined;
+
+  /** Several handlers are combined (combineRequestHandlers): their topics must not overlap. */
+  constructor(handlers: RequestHandler | readonly RequestHandler[] | undefined) {
+    const handler = Array.isArray(handlers) ? combineRequestHandlers(...(handlers as readonly RequestHandler[])) : (handlers as RequestHandler | undefined);
+    this.handler = handler;
     const outside = handler?.topics.find((f) => !f.startsWith(REQUEST_PREFIX));
     if (outside !== undefined) throw new CertfleetError('bad-request', `request topic ${outside} is not under ${REQUEST_PREFIX}`);
   }

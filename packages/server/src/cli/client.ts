@@ -1,11 +1,15 @@
 /**
  * How the CLI reaches a running server: URL, token and CA file from
  * `DIR/cli.json` (updated by `serve` with the port it chose), overridden by
- * CERTFLEET_URL / CERTFLEET_TOKEN / CERTFLEET_CA_FILE.
+ * CERTFLEET_URL / CERTFLEET_TOKEN / CERTFLEET_CA_FILE. With a tenant
+ * (`--tenant NAME` or CERTFLEET_TENANT) they come from
+ * `DIR/tenants/NAME/cli.json`, which also names the TLS server name that
+ * selects the tenant on the shared api port (RFC 6066 §3).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { request as plainRequest } from 'node:http';
+import { join } from 'node:path';
 import { dataDir } from '../config/data-dir.js';
 import { CertfleetError } from '../errors.js';
 
@@ -13,11 +17,16 @@ export interface ClientConfig {
   readonly url: string;
   readonly token: string;
   readonly ca?: string;
+  /** The server name to send (SNI) and to verify the server certificate against: a tenant's. */
+  readonly servername?: string;
 }
 
-export function clientConfig(data?: string): ClientConfig {
-  const dir = dataDir(data);
-  let file: { url?: string; token?: string; caFile?: string } = {};
+export function clientConfig(data?: string, tenant: string | undefined = process.env.CERTFLEET_TENANT || undefined): ClientConfig {
+  const dir = tenant ? dataDir(join(dataDir(data).root, 'tenants', tenant)) : dataDir(data);
+  if (tenant && !existsSync(dir.cliJson)) {
+    throw new CertfleetError('not-found', `no tenant ${tenant} here: ${dir.cliJson} is missing (certfleet tenant create writes it)`);
+  }
+  let file: { url?: string; token?: string; caFile?: string; servername?: string } = {};
   if (existsSync(dir.cliJson)) file = JSON.parse(readFileSync(dir.cliJson, 'utf8')) as typeof file;
   const url = process.env.CERTFLEET_URL ?? file.url;
   const token = process.env.CERTFLEET_TOKEN ?? file.token;
@@ -25,7 +34,8 @@ export function clientConfig(data?: string): ClientConfig {
   if (!url || !token) {
     throw new CertfleetError('invalid-state', `no server to talk to: run \`certfleet init\` (writes ${dir.cliJson}) or set CERTFLEET_URL and CERTFLEET_TOKEN`);
   }
-  return { url, token, ...(caFile && existsSync(caFile) ? { ca: readFileSync(caFile, 'utf8') } : {}) };
+  const servername = process.env.CERTFLEET_SERVERNAME ?? file.servername;
+  return { url, token, ...(caFile && existsSync(caFile) ? { ca: readFileSync(caFile, 'utf8') } : {}), ...(servername ? { servername } : {}) };
 }
 
 export interface Problem {
@@ -51,6 +61,7 @@ export async function api<T>(cfg: ClientConfig, method: string, path: string, bo
       {
         method,
         ...(cfg.ca ? { ca: cfg.ca } : {}),
+        ...(cfg.servername ? { servername: cfg.servername } : {}),
         headers: {
           authorization: `Bearer ${cfg.token}`,
           accept: 'application/json',

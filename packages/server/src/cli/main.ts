@@ -4,6 +4,7 @@ import { isKeyAlgorithm, KEY_ALGORITHMS, type KeyAlgorithm } from '@certfleet/pk
 import { CertfleetError } from '../errors.js';
 import { initDataDir } from '../node/init.js';
 import { startNode } from '../node/serve.js';
+import { trustCommands } from './commands/trust.js';
 import { ApiError } from './client.js';
 import { auditLogCommands } from './commands/audit-log.js';
 import { auditCommands } from './commands/audit.js';
@@ -13,10 +14,13 @@ import { certCommands } from './commands/cert.js';
 import { groupCommands } from './commands/group.js';
 import { policyCommands } from './commands/policy.js';
 import { claimCommands } from './commands/claim.js';
+import { estCommands } from './commands/est.js';
 import { templateCommands } from './commands/template.js';
 import { thingCommands } from './commands/thing.js';
 import { tokenCommands } from './commands/token.js';
 import { webhookCommands } from './commands/webhook.js';
+import { campaignCommands } from './commands/campaign.js';
+import { tenantCommands } from './commands/tenant.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -31,6 +35,11 @@ function keyAlgorithm(v: string): KeyAlgorithm {
 
 export function program(): Command {
   const cmd = new Command('certfleet').description('Certificate identity for every device of an IoT fleet').showHelpAfterError();
+  // `--tenant NAME` anywhere on the line: every server-talking command then uses DATA/tenants/NAME/cli.json (client.ts).
+  cmd.option('--tenant <name>', 'talk to this tenant (its SNI host and token; also CERTFLEET_TENANT)').hook('preAction', (root) => {
+    const tenant = (root.opts() as { tenant?: string }).tenant;
+    if (tenant) process.env.CERTFLEET_TENANT = tenant;
+  });
 
   cmd
     .command('init')
@@ -87,15 +96,19 @@ export function program(): Command {
   thingCommands(cmd);
   certCommands(cmd);
   caCommands(cmd);
+  trustCommands(cmd);
   tokenCommands(cmd);
   webhookCommands(cmd);
+  campaignCommands(cmd);
   groupCommands(cmd);
   policyCommands(cmd);
   templateCommands(cmd);
   claimCommands(cmd);
+  estCommands(cmd);
   auditLogCommands(cmd);
   auditCommands(cmd);
   batchCommands(cmd);
+  tenantCommands(cmd);
   return cmd;
 }
 

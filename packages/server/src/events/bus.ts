@@ -10,7 +10,7 @@
  * change is already committed): its error goes to `onListenerError`.
  */
 import { EventEmitter } from 'node:events';
-import type { CaStatus, CertificateStatus } from '../store/index.js';
+import type { CampaignItemState, CampaignStatus, CaStatus, CertificateStatus } from '../store/index.js';
 
 export interface CertfleetEvents {
   /** After the store committed the new status. */
@@ -33,6 +33,26 @@ export interface CertfleetEvents {
   /** A device finished CONNECT (CONNACK accepted). `thingName` is null for a certificate on no thing. */
   'thing.connected': ThingConnection;
   'thing.disconnected': ThingConnection & { readonly reason: string };
+  /** An audit run found a problem that was not open before (lifecycle/findings.ts). */
+  'audit.finding': {
+    readonly findingId: string;
+    readonly runId: string;
+    readonly severity: string;
+    readonly reasonCode: string;
+    readonly resourceType: string;
+    readonly resource: string;
+    readonly message: string;
+  };
+  /** A rotation campaign was created (running), paused, resumed, cancelled or completed (lifecycle/campaigns.ts). */
+  'campaign.status-changed': { readonly campaignId: string; readonly status: CampaignStatus };
+  /** One target certificate of a campaign moved on (pending → notified → issued → confirmed → retired, or failed with a reason). */
+  'campaign.item-changed': {
+    readonly campaignId: string;
+    readonly certificateId: string;
+    readonly thingName: string | null;
+    readonly state: CampaignItemState;
+    readonly reason?: string;
+  };
 }
 
 export interface ThingConnection {

@@ -27,6 +27,9 @@ const NAMES: Record<CertfleetEventName, true> = {
   'thing.changed': true,
   'thing.connected': true,
   'thing.disconnected': true,
+  'audit.finding': true,
+  'campaign.status-changed': true,
+  'campaign.item-changed': true,
 };
 export const EVENT_NAMES = Object.freeze(Object.keys(NAMES) as CertfleetEventName[]);
 

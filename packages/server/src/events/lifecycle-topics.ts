@@ -13,6 +13,8 @@
  *   $certfleet/events/things/disconnected/{thingName}       data.reason says why
  *   $certfleet/events/certificates/connected/{certificateId}     the same two for a
  *   $certfleet/events/certificates/disconnected/{certificateId}  certificate on no thing
+ *   $certfleet/events/campaigns/{status}/{campaignId}        a rotation campaign running, paused, cancelled, completed
+ *   $certfleet/events/campaign-items/{state}/{campaignId}    one target moved on; data names the certificate and thing
  *
  * The payload is the event envelope (envelope.ts), as webhooks receive it.
  */
@@ -57,6 +59,19 @@ export function lifecycleTopic<K extends CertfleetEventName>(name: K, event: Cer
       path = e.thingName !== null ? ['things', what, e.thingName] : ['certificates', what, e.certificateId];
       break;
     }
+    case 'campaign.status-changed': {
+      const e = event as CertfleetEvents['campaign.status-changed'];
+      path = ['campaigns', e.status, e.campaignId];
+      break;
+    }
+    case 'campaign.item-changed': {
+      const e = event as CertfleetEvents['campaign.item-changed'];
+      path = ['campaign-items', e.state, e.campaignId];
+      break;
+    }
+    // One topic for every finding: its resource may be any name, so it travels in the payload only.
+    case 'audit.finding':
+      return `${EVENTS_PREFIX}audits/findings`;
     default:
       return undefined;
   }
@@ -64,7 +79,7 @@ export function lifecycleTopic<K extends CertfleetEventName>(name: K, event: Cer
   return `${EVENTS_PREFIX}${path.join('/')}`;
 }
 
-const PUBLISHED: readonly CertfleetEventName[] = ['certificate.registered', 'certificate.status-changed', 'thing.connected', 'thing.disconnected'];
+const PUBLISHED: readonly CertfleetEventName[] = ['certificate.registered', 'certificate.status-changed', 'thing.connected', 'thing.disconnected', 'campaign.status-changed', 'campaign.item-changed', 'audit.finding'];
 
 /**
  * Subscribes to the bus and publishes each lifecycle event through the

@@ -9,15 +9,22 @@ import { registerAuth } from './auth.js';
 import { problemHandler } from './problem.js';
 import { caRoutes } from './routes/cas.js';
 import { certificateRoutes } from './routes/certificates.js';
+import { batchRoutes } from './routes/batches.js';
 import { thingRoutes } from './routes/things.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { auditLogRoutes } from './routes/audit-log.js';
 import { auditRoutes } from './routes/audits.js';
+import { findingRoutes } from './routes/findings.js';
+import { issuerRotationRoutes } from './routes/issuer-rotation.js';
+import { trustBundleRoutes } from './routes/trust-bundle.js';
 import { groupRoutes } from './routes/groups.js';
 import { policyRoutes } from './routes/policies.js';
 import { provisioningRoutes } from './routes/provisioning.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { estRoutes } from './routes/est.js';
+import { campaignRoutes } from './routes/campaigns.js';
+import { enrollmentSecretRoutes } from './routes/enrollment-secrets.js';
+import { networkBootstrapRoutes } from './routes/network-bootstrap.js';
 
 export interface ApiOptions {
   readonly https?: { key: string; cert: string };
@@ -60,6 +67,7 @@ export async function buildApi(s: Services, opts: ApiOptions = {}): Promise<Fast
   registerAuth(app, s.tokens);
   thingRoutes(app, s);
   certificateRoutes(app, s);
+  batchRoutes(app, s);
   caRoutes(app, s);
   tokenRoutes(app, s);
   groupRoutes(app, s);
@@ -68,6 +76,12 @@ export async function buildApi(s: Services, opts: ApiOptions = {}): Promise<Fast
   provisioningRoutes(app, s);
   webhookRoutes(app, s);
   auditRoutes(app, s);
+  findingRoutes(app, s);
+  issuerRotationRoutes(app, s);
+  trustBundleRoutes(app, s);
+  campaignRoutes(app, s);
+  enrollmentSecretRoutes(app, s);
+  networkBootstrapRoutes(app, s);
   await app.register(estRoutes(s));
   app.get('/api/v1/openapi.json', { config: { scopes: 'public' }, schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { config: { scopes: 'public' }, schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -18,10 +18,9 @@ export async function buildPublic(s: Services): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => problemHandler(Object.assign(new Error(`no route ${req.method} ${req.url}`), { statusCode: 404 }), req, reply));
   app.addContentTypeParser('application/ocsp-request', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  // Every root a device should trust now: active roots, in creation order.
+  // Every root a device should trust now: the current trust bundle (lifecycle/trust-bundle.ts), old and new roots during a rollover.
   app.get('/trust-bundle.pem', async (_req, reply) => {
-    const roots = (await s.authorities.list()).filter((c) => c.kind === 'root' && c.status === 'active');
-    const pems = await Promise.all(roots.map(async (r) => (await s.authorities.chain(r.id))[0]!.toPem()));
+    const pems = await s.trustBundles.pems(await s.trustBundles.current());
     return reply.type('application/x-pem-file').header('cache-control', 'public, max-age=300').send(pems.join(''));
   });
 

@@ -18,6 +18,10 @@ export interface InitOptions {
   readonly keyAlgorithm?: KeyAlgorithm;
   readonly passphrase?: string;
   readonly apiPort?: number;
+  /** PostgreSQL only: the schema holding this data set (a tenant's, tenancy/names.ts). */
+  readonly schema?: string;
+  /** A tenant's data set: named in its CA subjects; its server certificate is for `serverNames`. */
+  readonly tenant?: { readonly name: string; readonly serverNames: readonly string[] };
 }
 
 export interface InitResult {
@@ -27,8 +31,9 @@ export interface InitResult {
   readonly issuingId: string;
 }
 
-export function writeCliJson(dir: DataDir, url: string, token: string): void {
-  writePrivate(dir.cliJson, JSON.stringify({ url, token, caFile: dir.caFile }, null, 2) + '\n');
+/** `servername`: the TLS server name the CLI sends to reach a tenant (RFC 6066 §3), absent for the default tenant. */
+export function writeCliJson(dir: DataDir, url: string, token: string, servername?: string): void {
+  writePrivate(dir.cliJson, JSON.stringify({ url, token, caFile: dir.caFile, ...(servername ? { servername } : {}) }, null, 2) + '\n');
 }
 
 async function freeName(s: Services, base: string): Promise<string> {
@@ -50,14 +55,21 @@ export async function initDataDir(opts: InitOptions): Promise<InitResult> {
     database,
     masterKeyFile: dir.masterKey,
     ...(opts.passphrase ? { passphrase: opts.passphrase } : {}),
+    ...(opts.schema ? { schema: opts.schema } : {}),
     createMasterKey: true,
   });
   try {
+    // A tenant's PostgreSQL schema outlives its folder (purge removes files only): its old CAs and tokens must not come back under a new tenant.
+    if (opts.tenant && (await s.store.getSetting(SETTING_ROOT))) {
+      throw new CertfleetError('conflict', `the database of tenant ${opts.tenant.name} already holds a certfleet data set${opts.schema ? ` (schema ${opts.schema})` : ''}: drop it first or choose another name`);
+    }
     const alg = opts.keyAlgorithm ?? 'ec-p256';
-    const root = await s.authorities.createRoot({ name: await freeName(s, 'root'), subject: 'CN=certfleet Root CA,O=certfleet', keyAlgorithm: alg });
+    // A tenant's CAs say whose they are, so a device or an operator reading a chain can tell tenants apart.
+    const label = opts.tenant ? `certfleet ${opts.tenant.name}` : 'certfleet';
+    const root = await s.authorities.createRoot({ name: await freeName(s, 'root'), subject: `CN=${label} Root CA,O=certfleet`, keyAlgorithm: alg });
     const issuing = await s.authorities.createIntermediate({
       name: await freeName(s, 'issuing'),
-      subject: 'CN=certfleet Issuing CA,O=certfleet',
+      subject: `CN=${label} Issuing CA,O=certfleet`,
       keyAlgorithm: alg,
       parentId: root.id,
       pathLen: 0,
@@ -66,10 +78,10 @@ export async function initDataDir(opts: InitOptions): Promise<InitResult> {
     await s.store.putSetting(SETTING_ISSUER, issuing.id);
     const chain = await s.authorities.chain(issuing.id);
     writeFileSync(dir.caFile, chain[chain.length - 1]!.toPem());
-    await issueServerCertificate(s, dir);
+    await issueServerCertificate(s, dir, opts.tenant?.serverNames);
     const { token } = await s.tokens.create('init-admin', ['admin']);
-    writeCliJson(dir, `https://localhost:${opts.apiPort ?? 8443}`, token);
-    writePrivate(dir.configJson, JSON.stringify({ database }, null, 2) + '\n');
+    writeCliJson(dir, `https://localhost:${opts.apiPort ?? 8443}`, token, opts.tenant?.serverNames[0]);
+    writePrivate(dir.configJson, JSON.stringify({ database, ...(opts.schema ? { schema: opts.schema } : {}) }, null, 2) + '\n');
     return { dir, adminToken: token, rootId: root.id, issuingId: issuing.id };
   } finally {
     await s.close();

@@ -12,6 +12,9 @@ import { CertfleetError } from '../errors.js';
 import { buildApi } from '../http/api.js';
 import { buildPublic } from '../http/public.js';
 import { fleetProvisioningRequests } from '../provisioning/mqtt-requests.js';
+import { renewalRequests } from '../lifecycle/renewal-requests.js';
+import { trustBundleRequests } from '../lifecycle/trust-bundle-requests.js';
+import { DEFAULT_AUDIT_INTERVAL_HOURS, SETTING_AUDIT_INTERVAL } from '../lifecycle/findings.js';
 import { openServices, type Services } from '../services.js';
 import { initDataDir, writeCliJson } from './init.js';
 import { serverTls } from './tls.js';
@@ -81,6 +84,8 @@ export async function startNode(opts: ServeOptions): Promise<RunningNode> {
   const closers: Array<() => Promise<unknown>> = [() => s.close()];
   // Webhook deliveries left in the queue by the last run go out now; services.close() stops the worker.
   s.webhooks.startWorker();
+  // Audits run on a schedule (setting audit.interval-hours, default 24; 0 turns it off), their findings stored (lifecycle/findings.ts).
+  s.auditFindings.schedule(Number((await s.store.getSetting(SETTING_AUDIT_INTERVAL)) ?? DEFAULT_AUDIT_INTERVAL_HOURS));
   const close = async () => {
     for (const c of closers.reverse()) await c().catch(() => {});
   };
@@ -129,11 +134,23 @@ async function startMqtt(s: Services, tls: { key: string; cert: string }, port: 
     events: s.bus,
     // Fleet provisioning by claim on $certfleet/certificates/… and $certfleet/provisioning-templates/…
     // A rejection is the device's business (it gets the answer); a failure of ours goes to stderr.
-    requests: fleetProvisioningRequests(s.fleet.provisioning, { warn: () => {}, error: (o, m) => console.error(`certfleet: ${m}`, JSON.stringify(o)) }),
+    requests: [
+      fleetProvisioningRequests(s.fleet.provisioning, { warn: () => {}, error: (o, m) => console.error(`certfleet: ${m}`, JSON.stringify(o)) }),
+      // Renewal by the device on $certfleet/things/{thing}/certificate/renew and …/confirm (docs/device-protocol.md).
+      renewalRequests(s.rotation.renewals, { warn: () => {}, error: (o, m) => console.error(`certfleet: ${m}`, JSON.stringify(o)) }),
+      // Trust-bundle acknowledgements on $certfleet/things/{thing}/trust-bundle/ack (docs/device-protocol.md).
+      trustBundleRequests(s.trustBundles),
+    ],
   });
   closers.push(() => broker.close());
   // Certificates made for a claim whose ownership token expired unspent go (fleet-provisioning.ts).
   s.fleet.provisioning.start();
+  // Rotation campaigns publish retained renew-required through the broker; old certificates retire after their grace period.
+  await s.rotation.start(broker);
+  closers.push(() => s.rotation.stop());
+  // Trust-bundle changes go out retained to every thing, and again to a thing that connects without having acknowledged the current one.
+  const detachBundles = s.trustBundles.attach(broker);
+  closers.push(async () => detachBundles());
   // Certificate registered/activated/revoked, thing connected/disconnected on $certfleet/events/… (lifecycle-topics.ts).
   const unpublish = publishLifecycleEvents(s.bus, broker, s.now);
   closers.push(async () => unpublish());

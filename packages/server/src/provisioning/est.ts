@@ -4,25 +4,31 @@
  *
  *  - cacerts (§4.1): the default issuing CA and its chain up to the root, as
  *    a certs-only PKCS#7;
- *  - simpleenroll (§4.2.1): a device certificate for a CSR, on no thing and
- *    with no policy (as fleet provisioning's create-from-csr), for a caller
- *    authenticated by a claim certificate or by an API token;
+ *  - simpleenroll (§4.2.1): a device certificate for a CSR. With a claim
+ *    certificate: on no thing and with no policy (as fleet provisioning's
+ *    create-from-csr). With a one-time enrollment secret over HTTP Basic:
+ *    enrollment-secrets.ts;
  *  - simplereenroll (§4.2.2): a new certificate for the holder of a current,
  *    admitted certificate, with the same subject and SANs (else 400), for the
- *    same thing, profile and policies. The old certificate is revoked with
- *    reason `superseded` at once (see reenroll for why).
+ *    same thing, profile and policies, stored in one transaction with a
+ *    "replaces" link to the current one. The current one stays active
+ *    through a grace period and is revoked `superseded` when the new one is
+ *    first used or the grace period ends (reenrollment-grace.ts). Asked again
+ *    with the same current certificate during the grace period, it answers a
+ *    new certificate and revokes the previous, unused one: the device
+ *    evidently did not install it.
  *
  * Every answer is base64 of DER (§4: Content-Transfer-Encoding base64).
  */
 import { Certificate, certsOnlyPkcs7, verifyCsr, type GeneralName, type NameAttribute } from '@certfleet/pki';
 import { CertfleetError } from '../errors.js';
-import type { Actor } from '../registry/actor.js';
+import type { EventBus } from '../events/index.js';
 import type { Authorities } from '../registry/authorities.js';
 import type { CertificateRegistry } from '../registry/certificate-registry.js';
+import { audit as auditEntry, type Actor } from '../registry/actor.js';
 import type { Issuance } from '../registry/issuance.js';
-import type { PolicyRegistry } from '../registry/policy-registry.js';
-import type { Revoker } from '../revocation/revoker.js';
-import type { PolicyStore } from '../store/index.js';
+import type { EnrollmentStore } from '../store/index.js';
+import type { ReenrollmentGrace } from './reenrollment-grace.js';
 
 /** A CSR is a few KiB; anything larger is not one. */
 export const MAX_EST_BODY = 32 * 1024;
@@ -31,9 +37,10 @@ export interface EstDeps {
   readonly authorities: Pick<Authorities, 'chain' | 'defaultIssuerId'>;
   readonly issuance: Pick<Issuance, 'fromCsr'>;
   readonly certificates: Pick<CertificateRegistry, 'find'>;
-  readonly revoker: Pick<Revoker, 'revoke'>;
-  readonly policies: Pick<PolicyRegistry, 'attach'>;
-  readonly policyStore: Pick<PolicyStore, 'policiesOfTarget'>;
+  readonly reenrollments: Pick<EnrollmentStore, 'insertReenrollment'>;
+  readonly grace: Pick<ReenrollmentGrace, 'graceUntil'>;
+  readonly bus: Pick<EventBus, 'emit'>;
+  readonly now: () => Date;
 }
 
 /** Base64 text to bytes, line breaks and other whitespace allowed (§4: base64 per RFC 2045). A PEM CSR is taken too. */
@@ -74,13 +81,10 @@ export class EstEnrollment {
    * §4.2.2: `currentId` is the admitted TLS client certificate. The CSR's
    * subject must be the current certificate's (compared as a set of
    * attributes: issuance puts the CN last) and its SANs the same set.
-   *
-   * The new certificate goes to the same thing with the same profile and
-   * policies. The old one is then revoked `superseded` straight away: a
-   * grace period (or revoking on the new certificate's first use) needs a
-   * timer or a broker hook and is left for later.
+   * `superseded` lists earlier re-enrolled certificates of the same current
+   * one that this request revoked.
    */
-  async reenroll(actor: Actor, currentId: string, csrDer: Buffer): Promise<{ certificateId: string; supersededId: string; pkcs7: Buffer }> {
+  async reenroll(actor: Actor, currentId: string, csrDer: Buffer): Promise<{ certificateId: string; replacesId: string; superseded: string[]; pkcs7: Buffer }> {
     const current = await this.deps.certificates.find(currentId);
     if (current.status !== 'active') throw new CertfleetError('forbidden', `certificate ${current.id} is ${current.status}`);
     const csr = verifyCsr(csrDer);
@@ -91,6 +95,8 @@ export class EstEnrollment {
     if (sanKey(csr.requestedSans) !== sanKey(old.subjectAltNames())) {
       throw new CertfleetError('bad-request', "the CSR's subjectAltName set must be the current certificate's (RFC 7030 §4.2.2)");
     }
+    const at = this.deps.now();
+    let superseded: string[] = [];
     const issued = await this.deps.issuance.fromCsr({
       csr: csrDer,
       profile: current.profile,
@@ -98,12 +104,19 @@ export class EstEnrollment {
       // A device's names are not taken from its CSR, so they are carried over from the current certificate.
       ...(current.profile === 'server' ? {} : { sans: old.subjectAltNames() }),
       actor,
+      store: async (record, entry) => {
+        const graceUntil = this.deps.grace.graceUntil(at);
+        const result = await this.deps.reenrollments.insertReenrollment(
+          { certificate: record, oldCertificateId: current.id, at, graceUntil, actor: actor.id },
+          entry ?? auditEntry(actor, 'certificate.issue', `certificate:${record.id}`),
+        );
+        superseded = result.superseded.map((c) => c.id);
+      },
     });
     const newId = issued.record.id;
-    for (const policy of await this.deps.policyStore.policiesOfTarget({ type: 'certificate', id: current.id })) {
-      await this.deps.policies.attach(actor, policy, { certificate: newId });
-    }
-    await this.deps.revoker.revoke(actor, current.id, 'superseded', `EST re-enrollment: replaced by ${newId}`);
-    return { certificateId: newId, supersededId: current.id, pkcs7: certsOnlyPkcs7([Certificate.fromDer(issued.record.der)]) };
+    // Committed: previous unused certificates are revoked (broker, CRL, OCSP follow); the thing has one more certificate.
+    for (const id of superseded) this.deps.bus.emit('certificate.status-changed', { certificateId: id, from: 'active', to: 'revoked' });
+    if (current.thingName) this.deps.bus.emit('thing.changed', { thingName: current.thingName, certificateId: newId });
+    return { certificateId: newId, replacesId: current.id, superseded, pkcs7: certsOnlyPkcs7([Certificate.fromDer(issued.record.der)]) };
   }
 }

@@ -161,6 +161,9 @@ export function parseTemplate(input: unknown): ProvisioningTemplate {
   for (const [k, v] of Object.entries(attributes)) {
     const path = `thing.attributes.${k}`;
     if (typeof v !== 'string') throw bad(path, 'must be a string');
+    // `certfleet.` attributes carry roles (provisioning/gateway-role.ts) that only an operator
+    // may give; a template runs on a device's request, so it may never set one.
+    if (k.startsWith('certfleet.')) throw bad(path, 'certfleet.* attributes are reserved to operators');
     checkPlaceholders(v, path, declared);
   }
   checkShape(JSON.stringify(attributes), 'thing.attributes', (s) => checkAttributes(JSON.parse(s)));

@@ -23,6 +23,7 @@ import {
 import { CertfleetError } from '../errors.js';
 import type { Signer } from '../signer/signer.js';
 import type { EventBus } from '../events/bus.js';
+import type { IssuerRotationStore } from '../store/index.js';
 import type { AuditLogStore, CaKeyStore, CaProvisioning, CaProvisioningStore, CaRecord, CaStatus, CaStore, SettingsStore } from '../store/index.js';
 import { checkShardCount, crlPath, crlShardsSetting, ocspPath, SETTING_PUBLIC_URL, shardOf } from '../revocation/locations.js';
 import { audit, INIT, type Actor } from './actor.js';
@@ -33,6 +34,8 @@ export interface AuthoritiesDeps {
   readonly settings: SettingsStore;
   readonly signer: Signer;
   readonly now: () => Date;
+  /** Cross certificates (issuer rotation, lifecycle/issuer-rotation.ts), served in chains. */
+  readonly crossCertificates?: Pick<IssuerRotationStore, 'crossCertificatesOf'>;
 }
 
 export interface NewAuthority {
@@ -71,6 +74,8 @@ export class Authorities {
 
   async createIntermediate(req: NewAuthority & { parentId: string }, actor: Actor = INIT): Promise<CaRecord> {
     const parent = await this.load(req.parentId);
+    // A CA registered from outside has no key here (registry/external-cas.ts): it cannot sign an intermediate.
+    if (parent.record.kind === 'external') throw new CertfleetError('invalid-state', `CA ${parent.record.name} was registered from outside: certfleet holds no key for it and cannot issue under it`);
     return this.create(req, parent, actor);
   }
 
@@ -193,6 +198,8 @@ export class Authorities {
   /** What a CRL or OCSP response needs of an issuer: its public information and certificate. */
   async issuer(idOrName: string): Promise<{ record: CaRecord; cert: Certificate; info: IssuerInfo }> {
     const l = await this.load(idOrName);
+    // Its CRLs and OCSP responses are its owner's to sign, from its own key (registry/external-cas.ts).
+    if (l.record.kind === 'external') throw new CertfleetError('not-found', `CA ${l.record.name} was registered from outside: certfleet holds no key for it and publishes no CRL or OCSP for it`);
     return { record: l.record, cert: l.cert, info: l.info };
   }
 
@@ -212,6 +219,7 @@ export class Authorities {
   /** The template for `profile` under an active issuer, built once per (issuer, profile). */
   async template(issuerId: string, profile: Profile): Promise<CertificateTemplate> {
     const ca = await this.load(issuerId);
+    if (ca.record.kind === 'external') throw new CertfleetError('invalid-state', `CA ${ca.record.name} was registered from outside: certfleet holds no key for it and cannot issue under it`);
     const status = (await this.deps.cas.getCa(ca.record.id))?.status;
     if (status !== 'active') throw new CertfleetError('invalid-state', `CA ${ca.record.name} is ${status} and cannot issue`);
     const key = `${profile.name}/${profile.validityDays}`;
@@ -233,8 +241,39 @@ export class Authorities {
       id = ca.record.parentId;
       if (out.length > 8) throw new CertfleetError('internal', 'CA hierarchy deeper than 8: a parent loop?');
     }
+    await this.withCrossCertificates(out);
     return out;
   }
+
+  /**
+   * Issuer rotation: each CA above the issuer that an older root
+   * cross-certified gets its cross certificates placed just before it, so a
+   * device trusting only the old root builds leaf → issuer → cross → old
+   * root, and one trusting the new root still ends at the new root (RFC 4158
+   * §2.3; validators take the first usable issuer they meet). Only those
+   * still valid and signed by an active CA. A chain of one (a root alone)
+   * is left as it is.
+   */
+  private async withCrossCertificates(chain: Certificate[]): Promise<void> {
+    const source = this.deps.crossCertificates;
+    if (!source || chain.length < 2) return;
+    const now = this.deps.now();
+    for (let i = chain.length - 1; i >= 1; i--) {
+      const ca = [...this.cache.values()].find((l) => l.cert === chain[i]);
+      if (!ca) continue;
+      // Cached like the CA itself (issuance's hot path); invalidate() forgets them.
+      let crosses = this.crossCache.get(ca.record.id);
+      if (!crosses) {
+        crosses = [];
+        for (const x of await source.crossCertificatesOf(ca.record.id)) {
+          if ((await this.deps.cas.getCa(x.signedBy))?.status === 'active') crosses.push(Certificate.fromDer(x.der));
+        }
+        this.crossCache.set(ca.record.id, crosses);
+      }
+      chain.splice(i, 0, ...crosses.filter((c) => c.notAfter() > now));
+    }
+  }
+  private readonly crossCache = new Map<string, Certificate[]>();
 
   /** Activates, deactivates or revokes a CA; the broker stops admitting under it at once. */
   async setStatus(actor: Actor, idOrName: string, status: CaStatus): Promise<CaRecord> {
@@ -262,6 +301,7 @@ export class Authorities {
 
   /** Forgets cached CA state (after a status change). */
   invalidate(id?: string): void {
+    this.crossCache.clear();
     if (id) this.cache.delete(id);
     else this.cache.clear();
   }

@@ -98,6 +98,8 @@ export class CrlPublisher {
     for (const k of due) {
       const [issuerId, shard] = k.split('/') as [string, string];
       await this.build(issuerId, Number(shard)).catch((err: unknown) => {
+        // An issuer without a CRL here (a CA registered from outside) stays so: retrying would only repeat the error.
+        if (err instanceof CertfleetError && err.code === 'not-found') return;
         this.dirty.add(k);
         console.error(`certfleet: CRL ${k} could not be rebuilt:`, err);
       });

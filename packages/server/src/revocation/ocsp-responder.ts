@@ -141,6 +141,8 @@ export class OcspResponder {
     if (!this.issuers.has(k) && now - this.issuersLoadedAt > 1000) {
       const map = new Map<string, string>();
       for (const ca of await this.deps.cas.listCas()) {
+        // RFC 6960 §2.3: for a CA registered from outside (no key here) this responder is not authoritative: 'unauthorized'.
+        if (ca.kind === 'external') continue;
         const cert = Certificate.fromDer(ca.certificateDer);
         for (const alg of ['sha1', 'sha256'] as const) {
           const h = certIdHashes(cert, alg);

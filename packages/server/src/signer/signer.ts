@@ -108,6 +108,29 @@ export class Signer {
     return assembleCertificate(p.tbs, scheme, signWith(scheme, p.tbs, key));
   }
 
+  /**
+   * Signs a manufacturing batch of approved issuances, as issue() does one:
+   * every serial and TBS is journalled first, in one transaction (all or
+   * none; 'conflict' if any serial was ever recorded), then each is signed.
+   * The certificates come back in the order of `ps`.
+   */
+  async issueBatch(ps: readonly PreparedIssuance[]): Promise<Buffer[]> {
+    const keys = new Map<string, { key: KeyObject; scheme: ReturnType<Signer['checkedScheme']> }>();
+    for (const p of ps) {
+      if (!isPrepared(p)) throw new CertfleetError('invalid-state', 'the signer only signs issuances prepared and linted by pki');
+      const known = keys.get(p.issuerId);
+      const key = known?.key ?? (await this.key(p.issuerId));
+      const scheme = this.checkedScheme(key, p.schemeOid, p.issuerId);
+      if (!known) keys.set(p.issuerId, { key, scheme });
+    }
+    const at = this.deps.now();
+    await this.deps.journal.recordIntents(ps.map((p) => ({ serial: p.serial, issuerId: p.issuerId, profile: p.profile, tbsDer: p.tbs, createdAt: at })));
+    return ps.map((p) => {
+      const { key, scheme } = keys.get(p.issuerId)!;
+      return assembleCertificate(p.tbs, scheme, signWith(scheme, p.tbs, key));
+    });
+  }
+
   /** Signs a CRL that pki prepared for one of this signer's CAs. */
   async signCrl(p: PreparedCrl): Promise<Buffer> {
     if (!isPreparedCrl(p)) throw new CertfleetError('invalid-state', 'the signer only signs CRLs prepared by pki');

@@ -5,6 +5,21 @@
  * rows or SQLSTATEs.
  */
 export { openStore, type OpenStoreOptions } from './open.js';
+export {
+  CAMPAIGN_ITEM_STATES,
+  OPEN_ITEM_STATES,
+  type CampaignItemRecord,
+  type CampaignItemState,
+  type CampaignRecord,
+  type CampaignSelection,
+  type CampaignStatus,
+  type CampaignStore,
+  type CampaignTarget,
+  type NewCampaign,
+  type NewRenewal,
+  type RenewalRecord,
+  type RenewalStore,
+} from './campaigns.js';
 export type { Store } from './store.js';
 export type { StoreDialect } from './schema.js';
 export { MAX_PAGE_SIZE } from './cursor.js';
@@ -30,7 +45,24 @@ export type {
 } from './interfaces.js';
 export type { AuditBreak, AuditEntry, AuditInput, AuditQuery, AuditVerification } from './audit-records.js';
 export type { AutoRegistrationStore } from './interfaces.js';
+export type { BulkIssuanceStore } from './interfaces.js';
+export type { BulkAudit, BulkRegistration, BulkRegistrationResult, BulkThing } from './bulk.js';
+export { findingId } from './findings.js';
+export type { CrossCertificateRecord, DependentCertificate, IssuerRotationStore, TrustBundleStore, TrustBundleVersionRecord } from './rollover.js';
+export type {
+  AuditFindingQuery,
+  AuditFindingRecord,
+  AuditFindingStore,
+  AuditQueryStore,
+  AuditRunRecord,
+  AuditRunResult,
+  NewAuditRun,
+  RsaCertificateRow,
+  SilentDeviceRow,
+  Finding as StoredFinding,
+} from './finding-records.js';
 export type { AutoRegistration, AutoRegistrationResult } from './records.js';
+export type { ExternalCaMode, ExternalCaRecord, ExternalCaRegistration, ExternalCaStore, NewRegistrationCode } from './registration-codes.js';
 export type {
   ClaimedDelivery,
   DeliveryOutcome,
@@ -53,6 +85,21 @@ export type {
   ProvisioningTemplateRecord,
   ThingChange,
 } from './provisioning.js';
+export type {
+  EnrollmentSecretQuery,
+  EnrollmentSecretRecord,
+  EnrollmentStore,
+  NetworkBootstrap,
+  NetworkIdentityType,
+  NewEnrollmentSecret,
+  Reenrollment,
+  ReenrollmentLink,
+  ReenrollmentOutcome,
+  ReenrollmentResult,
+  SecretEnrollment,
+  SettledReenrollment,
+  ThingOutcome,
+} from './enrollment.js';
 export type {
   CaKeyRecord,
   CaKind,

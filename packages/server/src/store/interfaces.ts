@@ -39,6 +39,7 @@ import type {
   TokenRecord,
 } from './records.js';
 import type { AutoRegistration, AutoRegistrationResult } from './records.js';
+import type { BulkRegistration, BulkRegistrationResult } from './bulk.js';
 
 /*
  * One narrow interface per consumer (STYLE.md, after Boulder's storage
@@ -85,7 +86,17 @@ export interface CaKeyStore {
 export interface IssuanceJournal {
   /** Throws 'conflict' if the serial was ever recorded: a serial is never reused. */
   recordIntent(intent: IssuanceIntent): Promise<void>;
+  /** A batch's serials in one transaction: all recorded, or none ('conflict' if any was ever recorded). */
+  recordIntents(intents: readonly IssuanceIntent[]): Promise<void>;
   hasSerial(serial: string): Promise<boolean>;
+}
+
+/** Manufacturing batches (bulk.ts): one transaction per batch for what the one-at-a-time path writes per device. */
+export interface BulkIssuanceStore {
+  /** Non-revoked certificates held by these things (a resumed batch finds what it was already given). */
+  liveCertificatesOfThings(names: readonly string[]): Promise<CertificateRecord[]>;
+  /** All or nothing; see bulk.ts registerBulk. */
+  registerBulk(registration: BulkRegistration): Promise<BulkRegistrationResult>;
 }
 
 export interface CertificateStore {
@@ -257,3 +268,7 @@ export interface SettingsStore {
   getSetting(key: string): Promise<string | undefined>;
   putSetting(key: string, value: string): Promise<void>;
 }
+
+/** Issuer rotation and trust-anchor rollover (rollover.ts); stored audit results and the audit's fleet-wide reads (finding-records.ts). */
+export type { IssuerRotationStore, TrustBundleStore } from './rollover.js';
+export type { AuditFindingStore, AuditQueryStore } from './finding-records.js';

@@ -211,6 +211,26 @@ export interface WebhookDeliveriesTable {
   created_at: string;
 }
 
+/** v7 (006_external_cas.ts). */
+export interface CaRegistrationCodesTable {
+  /** SHA-256 of the code, lowercase hex: the code itself is never kept. */
+  code_hash: string;
+  token_id: string;
+  created_at: string;
+  expires_at: string;
+  consumed_at: string | null;
+  ca_id: string | null;
+}
+
+/** v7: a CA registered from outside, beside its `cas` row (kind 'external'). */
+export interface ExternalCasTable {
+  ca_id: string;
+  mode: 'default' | 'sni-only';
+  certificate_sha256: string;
+  registered_by: string;
+  created_at: string;
+}
+
 export interface Database {
   cas: CasTable;
   ca_keys: CaKeysTable;
@@ -232,6 +252,8 @@ export interface Database {
   provisioning_templates: ProvisioningTemplatesTable;
   provisioning_claims: ProvisioningClaimsTable;
   ownership_tokens: OwnershipTokensTable;
+  ca_registration_codes: CaRegistrationCodesTable;
+  external_cas: ExternalCasTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,5 +1,7 @@
 import * as attachments from './attachments.js';
 import * as audit from './audit.js';
+import * as campaigns from './campaigns.js';
+import type { CampaignItemRecord, CampaignItemState, CampaignRecord, CampaignStatus, CampaignStore, CampaignTarget, NewCampaign, NewRenewal, RenewalRecord, RenewalStore } from './campaigns.js';
 import type { AuditEntry, AuditInput, AuditQuery, AuditVerification } from './audit-records.js';
 import * as cas from './cas.js';
 import * as certificates from './certificates.js';
@@ -24,9 +26,13 @@ import type {
   TokenStore,
 } from './interfaces.js';
 import * as journal from './journal.js';
+import * as bulk from './bulk.js';
+import type { BulkRegistration, BulkRegistrationResult } from './bulk.js';
 import * as lifecycle from './lifecycle.js';
 import * as policies from './policies.js';
 import * as provisioning from './provisioning.js';
+import * as enrollment from './enrollment.js';
+import type { EnrollmentSecretQuery, EnrollmentSecretRecord, EnrollmentStore, NetworkBootstrap, NetworkIdentityType, NewEnrollmentSecret, Reenrollment, ReenrollmentLink, ReenrollmentResult, SecretEnrollment, SettledReenrollment, ThingOutcome } from './enrollment.js';
 import type {
   ClaimRecord,
   ClaimStore,
@@ -88,6 +94,12 @@ import * as autoRegistration from './auto-registration.js';
 import type { AutoRegistrationStore } from './interfaces.js';
 import type { AutoRegistration, AutoRegistrationResult } from './records.js';
 import * as webhooks from './webhooks.js';
+import * as rollover from './rollover.js';
+import type { CrossCertificateRecord, DependentCertificate, IssuerRotationStore, TrustBundleStore, TrustBundleVersionRecord } from './rollover.js';
+import * as findings from './findings.js';
+import type { AuditFindingQuery, AuditFindingRecord, AuditFindingStore, AuditQueryStore, AuditRunRecord, AuditRunResult, Finding, NewAuditRun, RsaCertificateRow, SilentDeviceRow } from './finding-records.js';
+import * as externalCas from './registration-codes.js';
+import type { ExternalCaRecord, ExternalCaRegistration, ExternalCaStore, NewRegistrationCode } from './registration-codes.js';
 import type {
   ClaimedDelivery,
   DeliveryOutcome,
@@ -106,6 +118,10 @@ import type {
  */
 export class Store
   implements
+    IssuerRotationStore,
+    TrustBundleStore,
+    AuditFindingStore,
+    AuditQueryStore,
     CaStore,
     CaKeyStore,
     CaProvisioningStore,
@@ -124,7 +140,11 @@ export class Store
     AutoRegistrationStore,
     WebhookStore,
     ProvisioningStore,
-    ClaimStore
+    ClaimStore,
+    CampaignStore,
+    RenewalStore,
+    ExternalCaStore,
+    EnrollmentStore
 {
   readonly #db: Db;
   readonly #ctx: StoreContext;
@@ -167,6 +187,11 @@ export class Store
   // IssuanceJournal
   recordIntent(intent: IssuanceIntent): Promise<void> { return journal.recordIntent(this.#db, intent); }
   hasSerial(serial: string): Promise<boolean> { return journal.hasSerial(this.#db, serial); }
+
+  // BulkIssuanceStore (bulk.ts)
+  recordIntents(intents: readonly IssuanceIntent[]): Promise<void> { return bulk.recordIntents(this.#db, intents); }
+  liveCertificatesOfThings(names: readonly string[]): Promise<CertificateRecord[]> { return bulk.liveCertificatesOfThings(this.#db, names); }
+  registerBulk(r: BulkRegistration): Promise<BulkRegistrationResult> { return bulk.registerBulk(this.#ctx, r); }
 
   // CertificateStore, CertificateLifecycleStore
   insertCertificate(certificate: NewCertificate, a?: AuditInput): Promise<void> {
@@ -339,6 +364,76 @@ export class Store
     return webhooks.listDeliveries(this.#db, webhookId, limit);
   }
   pruneDeliveries(before: Date): Promise<number> { return webhooks.pruneDeliveries(this.#db, before); }
+
+  // ExternalCaStore (registration-codes.ts)
+  insertRegistrationCode(code: NewRegistrationCode): Promise<void> { return externalCas.insertRegistrationCode(this.#ctx, code); }
+  registerExternalCa(r: ExternalCaRegistration, a?: AuditInput): Promise<void> { return externalCas.registerExternalCa(this.#ctx, r, a); }
+  getExternalCa(caId: string): Promise<ExternalCaRecord | undefined> { return externalCas.getExternalCa(this.#db, caId); }
+  purgeRegistrationCodes(before: Date): Promise<number> { return externalCas.purgeRegistrationCodes(this.#db, before); }
+
+  // EnrollmentStore (enrollment.ts)
+  insertEnrollmentSecrets(x: readonly NewEnrollmentSecret[], a?: AuditInput): Promise<void> { return enrollment.insertEnrollmentSecrets(this.#ctx, x, a); }
+  getEnrollmentSecretByUsername(username: string): Promise<EnrollmentSecretRecord | undefined> { return enrollment.getEnrollmentSecretByUsername(this.#db, username); }
+  listEnrollmentSecrets(q: EnrollmentSecretQuery): Promise<Page<EnrollmentSecretRecord>> { return enrollment.listEnrollmentSecrets(this.#db, q); }
+  revokeEnrollmentSecret(id: string, at: Date, a?: AuditInput): Promise<EnrollmentSecretRecord> { return enrollment.revokeEnrollmentSecret(this.#ctx, id, at, a); }
+  enrollWithSecret(e: SecretEnrollment, a?: AuditInput): Promise<ThingOutcome> { return enrollment.enrollWithSecret(this.#ctx, e, a); }
+  insertReenrollment(r: Reenrollment, a?: AuditInput): Promise<ReenrollmentResult> { return enrollment.insertReenrollment(this.#ctx, r, a); }
+  pendingReenrollment(id: string): Promise<ReenrollmentLink | undefined> { return enrollment.pendingReenrollment(this.#db, id); }
+  settleReenrollment(id: string, outcome: 'used' | 'grace-expired', at: Date, actor: string, a?: AuditInput): Promise<SettledReenrollment | undefined> {
+    return enrollment.settleReenrollment(this.#ctx, id, outcome, at, actor, a);
+  }
+  dueReenrollments(before: Date, limit: number): Promise<ReenrollmentLink[]> { return enrollment.dueReenrollments(this.#db, before, limit); }
+  networkIdentityThing(type: NetworkIdentityType, value: string): Promise<string | undefined> { return enrollment.networkIdentityThing(this.#db, type, value); }
+  bootstrapNetworkIdentity(b: NetworkBootstrap, a?: AuditInput): Promise<ThingOutcome & { bound: boolean }> { return enrollment.bootstrapNetworkIdentity(this.#ctx, b, a); }
+
+  // CampaignStore, RenewalStore (campaigns.ts)
+  createCampaign(c: NewCampaign, targets: readonly CampaignTarget[], a?: AuditInput): Promise<CampaignRecord> { return campaigns.createCampaign(this.#ctx, c, targets, a); }
+  getCampaign(id: string): Promise<CampaignRecord | undefined> { return campaigns.getCampaign(this.#db, id); }
+  listCampaigns(page: { limit: number; cursor?: string }): Promise<Page<CampaignRecord>> { return campaigns.listCampaigns(this.#db, page); }
+  campaignsIn(statuses: readonly CampaignStatus[]): Promise<CampaignRecord[]> { return campaigns.campaignsIn(this.#db, statuses); }
+  setCampaignStatus(id: string, from: readonly CampaignStatus[], to: CampaignStatus, a?: AuditInput): Promise<CampaignRecord> {
+    return campaigns.setCampaignStatus(this.#ctx, id, from, to, a);
+  }
+  countCampaignItems(id: string): Promise<Record<CampaignItemState, number>> { return campaigns.countCampaignItems(this.#db, id); }
+  listCampaignItems(id: string, q: { state?: CampaignItemState; limit: number; cursor?: string }): Promise<Page<CampaignItemRecord>> {
+    return campaigns.listCampaignItems(this.#db, id, q);
+  }
+  countNotifiedSince(id: string, since: Date): Promise<number> { return campaigns.countNotifiedSince(this.#db, id, since); }
+  setCampaignItemState(id: string, certificateId: string, from: readonly CampaignItemState[], to: CampaignItemState, f?: { reason?: string | null; notifiedAt?: Date }): Promise<boolean> {
+    return campaigns.setCampaignItemState(this.#ctx, id, certificateId, from, to, f);
+  }
+  openItemOfCertificate(certificateId: string): Promise<CampaignItemRecord | undefined> { return campaigns.openItemOfCertificate(this.#db, certificateId); }
+  insertRenewal(c: NewCertificate, r: NewRenewal, a?: AuditInput): Promise<string[]> { return campaigns.insertRenewal(this.#ctx, c, r, a); }
+  getRenewal(certificateId: string): Promise<RenewalRecord | undefined> { return campaigns.getRenewal(this.#db, certificateId); }
+  confirmRenewal(certificateId: string, at: Date, retireAt: Date): Promise<RenewalRecord> { return campaigns.confirmRenewal(this.#ctx, certificateId, at, retireAt); }
+  confirmedWithActiveOld(limit: number): Promise<RenewalRecord[]> { return campaigns.confirmedWithActiveOld(this.#db, limit); }
+  renewalsDue(at: Date, limit: number): Promise<RenewalRecord[]> { return campaigns.renewalsDue(this.#db, at, limit); }
+  markRenewalRetired(certificateId: string, at: Date): Promise<void> { return campaigns.markRenewalRetired(this.#ctx, certificateId, at); }
+
+  // IssuerRotationStore, TrustBundleStore (rollover.ts)
+  insertCrossCertificate(c: CrossCertificateRecord, a?: AuditInput): Promise<void> { return rollover.insertCrossCertificate(this.#ctx, c, a); }
+  crossCertificatesOf(caId: string): Promise<CrossCertificateRecord[]> { return rollover.crossCertificatesOf(this.#db, caId); }
+  listDependents(issuerIds: readonly string[], page: PageRequest): Promise<Page<DependentCertificate>> { return rollover.listDependents(this.#db, issuerIds, page); }
+  countDependents(issuerIds: readonly string[]): Promise<number> { return rollover.countDependents(this.#db, issuerIds); }
+  latestTrustBundle(): Promise<TrustBundleVersionRecord | undefined> { return rollover.latestTrustBundle(this.#db); }
+  trustBundleVersions(): Promise<TrustBundleVersionRecord[]> { return rollover.trustBundleVersions(this.#db); }
+  appendTrustBundleVersion(previous: number, roots: readonly string[], a?: AuditInput): Promise<TrustBundleVersionRecord> {
+    return rollover.appendTrustBundleVersion(this.#ctx, previous, roots, a);
+  }
+  acknowledgeTrustBundle(thing: string, version: number, at: Date): Promise<number> { return rollover.acknowledgeTrustBundle(this.#db, thing, version, at); }
+  trustBundleAckOf(thing: string): Promise<number | undefined> { return rollover.trustBundleAckOf(this.#db, thing); }
+  countThingsNotAcknowledging(versions: readonly number[]): Promise<number> { return rollover.countThingsNotAcknowledging(this.#db, versions); }
+  listThingsNotAcknowledging(versions: readonly number[], page: PageRequest): Promise<Page<string>> { return rollover.listThingsNotAcknowledging(this.#db, versions, page); }
+  thingsWithActiveCertificates(page: PageRequest): Promise<Page<string>> { return rollover.thingsWithActiveCertificates(this.#db, page); }
+  countThingsWithActiveCertificates(): Promise<number> { return rollover.countThingsWithActiveCertificates(this.#db); }
+
+  // AuditFindingStore, AuditQueryStore (findings.ts)
+  recordAuditRun(run: NewAuditRun, f: readonly Finding[]): Promise<AuditRunResult> { return findings.recordAuditRun(this.#ctx, run, f); }
+  listFindings(q: AuditFindingQuery): Promise<Page<AuditFindingRecord>> { return findings.listFindings(this.#db, q); }
+  latestAuditRun(): Promise<AuditRunRecord | undefined> { return findings.latestAuditRun(this.#db); }
+  activeRsaCertificates(page: PageRequest): Promise<Page<RsaCertificateRow>> { return findings.activeRsaCertificates(this.#db, page); }
+  activeCountsByIssuer(issuerIds: readonly string[]): Promise<Map<string, number>> { return findings.activeCountsByIssuer(this.#db, issuerIds); }
+  silentDevices(cutoff: Date, now: Date, page: PageRequest): Promise<Page<SilentDeviceRow>> { return findings.silentDevices(this.#db, cutoff, now, page); }
 
   // SettingsStore
   getSetting(key: string): Promise<string | undefined> { return settings.getSetting(this.#db, key); }

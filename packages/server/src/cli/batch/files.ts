@@ -1,4 +1,5 @@
-/** Crash-safe file writes for batch output: temp file, fsync, rename. */
+/** Crash-safe file writes for batch output: temp file, fsync, rename; or many files, then one flush. */
+import { execFile } from 'node:child_process';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -19,4 +20,40 @@ export function writeAtomic(path: string, data: string, mode = 0o644): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+/**
+ * Makes everything written under DIR durable with one flush: syncfs(2) on its
+ * file system, through coreutils' `sync --file-system` (Node has no binding
+ * for it). That flushes a whole chunk of devices (their files and the
+ * directory entries) for the price of one fsync instead of one per file.
+ * Where `sync -f` is missing, each of FILES and their directories is fsynced.
+ */
+export async function syncDirectory(dir: string, files: readonly string[]): Promise<void> {
+  if (syncfsWorks !== false) {
+    const ok = await new Promise<boolean>((done) => execFile('sync', ['-f', dir], (err) => done(!err)));
+    if (ok) {
+      syncfsWorks = true;
+      return;
+    }
+    syncfsWorks = false;
+  }
+  const dirs = new Set<string>();
+  for (const f of files) {
+    fsyncPath(f);
+    dirs.add(dirname(f));
+  }
+  for (const d of dirs) fsyncPath(d);
+  fsyncPath(dir);
+}
+
+let syncfsWorks: boolean | undefined;
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

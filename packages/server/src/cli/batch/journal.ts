@@ -1,7 +1,8 @@
 /**
- * The batch journal: an append-only JSON-lines file with one fsynced line per
- * completed device, so a batch killed at any point resumes where it stopped.
- * The manifest (JSON and CSV) is rebuilt from it.
+ * The batch journal: an append-only JSON-lines file with one line per
+ * completed device, fsynced per device or per chunk, so a batch killed at any
+ * point resumes where it stopped. The manifest (JSON and CSV) is rebuilt
+ * from it.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,6 +58,13 @@ export class Journal {
 
   append(e: JournalEntry): void {
     writeSync(this.fd, `${JSON.stringify(e)}\n`);
+    fsyncSync(this.fd);
+  }
+
+  /** Appends a chunk's entries with one write and one fsync; the chunk's files must be durable already. */
+  appendMany(entries: readonly JournalEntry[]): void {
+    if (entries.length === 0) return;
+    writeSync(this.fd, entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
     fsyncSync(this.fd);
   }
 

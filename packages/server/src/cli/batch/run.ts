@@ -1,16 +1,31 @@
 /**
  * certfleet batch create: N device identities made on the factory machine
  * (the key never reaches the server), or N CSRs from a factory signed, each
- * registered with its thing. Resumable: see journal.ts and `device` below.
+ * registered with its thing, through POST /api/v1/batches/issue in chunks.
+ *
+ * Per chunk, in this order, so a kill at any point loses nothing and a rerun
+ * duplicates nothing:
+ *  1. keys generated (worker threads) and written 0600, then made durable
+ *     with one flush: no CSR leaves for a key we could lose;
+ *  2. the chunk's CSRs sent in one request; the server answers only what it
+ *     has stored, and a thing already holding a certificate for the same
+ *     key gets that certificate back (a chunk answered once, answer lost);
+ *  3. cert.pem written, chain.pem and ca.pem linked to one copy per chain
+ *     (.chain-HASH.pem, .ca-HASH.pem), all made durable with one flush;
+ *  4. the chunk's journal lines appended with one fsync (journal.ts).
+ * While one chunk is at the server the next one's keys are being made.
  */
-import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
-import { buildCsrPem, decodePem, generateKeyPair, OID, parseCsr, type KeyAlgorithm } from '@certfleet/pki';
+import type { KeyAlgorithm } from '@certfleet/pki';
 import { CertfleetError } from '../../errors.js';
 import { api, ApiError, type ClientConfig } from '../client.js';
-import { writeAtomic } from './files.js';
+import type { KeyedDevice } from './device-files.js';
+import { syncDirectory, writeAtomic } from './files.js';
 import { Journal, readJournal, writeManifest, type JournalEntry } from './journal.js';
+import { DevicePool } from './workers.js';
 
 export interface BatchOptions {
   out: string;
@@ -20,7 +35,12 @@ export interface BatchOptions {
   prefix?: string;
   /** …or sign every *.csr / *.pem in this directory, thing named after the file. */
   csrDir?: string;
+  /** Batch requests in flight at once. */
   concurrency?: number;
+  /** Devices per batch request (at most 1,000, the server's limit). */
+  chunkSize?: number;
+  /** Worker threads for keys and files; 0 runs them on the main thread. Default: one per core. */
+  threads?: number;
   keyAlgorithm?: KeyAlgorithm;
   profile?: string;
   validityDays?: number;
@@ -45,26 +65,26 @@ interface Job {
   csrFile?: string;
 }
 
-interface Issued {
-  id: string;
-  serial: string;
-  certificatePem: string;
+/** What POST /api/v1/batches/issue answers (routes/batches.ts). */
+interface BatchAnswer {
+  items: {
+    thing: string;
+    certificateId?: string;
+    serial?: string;
+    certificatePem?: string;
+    fingerprint?: string;
+    reused?: boolean;
+    chainPem?: string;
+    error?: { code: string; detail: string };
+  }[];
   chainPem: string;
   caPem: string;
 }
 
-interface CertItem {
-  id: string;
-  serial: string;
-  status: string;
-  certificatePem?: string;
-}
-
-interface CaView {
-  id: string;
-  parentId: string | null;
-  certificatePem: string;
-}
+export const DEFAULT_CHUNK = 500;
+const MAX_CHUNK = 1000;
+const ATTEMPTS = 4;
+const LINKS_PER_COPY = 10_000;
 
 /** Thing names PREFIX-0001…, zero-padded to the width of the last index (at least 4). */
 export function thingNames(prefix: string, start: number, count: number): string[] {
@@ -80,7 +100,27 @@ export function csrJobs(dir: string): Job[] {
     .map((f) => ({ thing: basename(f, extname(f)), csrFile: join(dir, f) }));
 }
 
-const spkiOf = (k: KeyObject): Buffer => k.export({ format: 'der', type: 'spki' });
+/** The last PEM block of a chain: the root. */
+const rootOf = (chainPem: string): string => {
+  const at = chainPem.lastIndexOf('-----BEGIN CERTIFICATE-----');
+  return at < 0 ? chainPem : chainPem.slice(at);
+};
+
+/**
+ * One batch request, retried when the server could not be reached or failed
+ * (5xx): safe, because a chunk sent twice gets its certificates back, not new ones.
+ */
+async function issueChunk(cfg: ClientConfig, body: unknown): Promise<BatchAnswer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api<BatchAnswer>(cfg, 'POST', '/api/v1/batches/issue', body);
+    } catch (err) {
+      const transient = (err instanceof ApiError && err.problem.status >= 500) || (err instanceof CertfleetError && err.code === 'unavailable');
+      if (!transient || attempt >= ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
+  }
+}
 
 export async function runBatch(cfg: ClientConfig, o: BatchOptions): Promise<BatchSummary> {
   const out = resolve(o.out);
@@ -94,6 +134,7 @@ export async function runBatch(cfg: ClientConfig, o: BatchOptions): Promise<Batc
     if (seen.has(j.thing)) throw new CertfleetError('bad-request', `two CSR files name the thing ${j.thing}`);
     seen.add(j.thing);
   }
+  const chunkSize = Math.max(1, Math.min(MAX_CHUNK, o.chunkSize ?? DEFAULT_CHUNK));
 
   const began = Date.now();
   const done = readJournal(out);
@@ -102,115 +143,109 @@ export async function runBatch(cfg: ClientConfig, o: BatchOptions): Promise<Batc
   let completed = summary.skipped;
   o.onProgress?.(completed, jobs.length);
 
+  const chunks: Job[][] = [];
+  for (let i = 0; i < todo.length; i += chunkSize) chunks.push(todo.slice(i, i + chunkSize));
+  const pool = new DevicePool(chunks.length === 0 ? 0 : (o.threads ?? availableParallelism()));
   const journal = new Journal(out);
-  const chains = new Map<string, Promise<{ chainPem: string; caPem: string }>>();
 
-  /** Chain (issuing CA first, root last) and root of a CA, for a certificate found again after a kill. */
-  const chainOf = (issuerId: string) => {
-    let p = chains.get(issuerId);
-    if (!p) {
-      p = (async () => {
-        const pems: string[] = [];
-        let id: string | null = issuerId;
-        for (let hops = 0; id && hops < 10; hops++) {
-          const ca: CaView = await api<CaView>(cfg, 'GET', `/api/v1/cas/${encodeURIComponent(id)}`);
-          pems.push(ca.certificatePem.trim());
-          id = ca.parentId;
-        }
-        return { chainPem: `${pems.join('\n')}\n`, caPem: `${pems[pems.length - 1]}\n` };
-      })();
-      chains.set(issuerId, p);
+  /**
+   * The batch's copies of a chain and of its root, which the devices'
+   * chain.pem and ca.pem link to; a new copy every LINKS_PER_COPY devices
+   * (ext4 allows 65,000 links to one file).
+   */
+  const chainFiles = new Map<string, { chainFile: string; caFile: string; links: number }>();
+  let copies = 0;
+  const sharedChain = (chainPem: string) => {
+    let f = chainFiles.get(chainPem);
+    if (!f || f.links >= LINKS_PER_COPY) {
+      const tag = `${createHash('sha256').update(chainPem).digest('hex').slice(0, 16)}-${process.pid}-${copies++}`;
+      f = { chainFile: join(out, `.chain-${tag}.pem`), caFile: join(out, `.ca-${tag}.pem`), links: 0 };
+      writeAtomic(f.chainFile, chainPem);
+      writeAtomic(f.caFile, rootOf(chainPem));
+      chainFiles.set(chainPem, f);
     }
-    return p;
+    f.links++;
+    return f;
   };
 
-  /** A certificate the server already holds for this thing and this public key (signed before a kill). */
-  const existing = async (thing: string, spki: Buffer): Promise<Issued | undefined> => {
-    const q = new URLSearchParams({ thing, limit: '1000' });
-    const page = await api<{ items: CertItem[] }>(cfg, 'GET', `/api/v1/certificates?${q}`);
-    for (const c of page.items) {
-      if (c.status === 'revoked') continue;
-      const detail = await api<CertItem & { issuerId: string; certificatePem: string }>(cfg, 'GET', `/api/v1/certificates/${encodeURIComponent(c.id)}`);
-      if (!spkiOf(new X509Certificate(detail.certificatePem).publicKey).equals(spki)) continue;
-      return { id: detail.id, serial: detail.serial, certificatePem: detail.certificatePem, ...(await chainOf(detail.issuerId)) };
-    }
-    return undefined;
+  /** Steps 1: the chunk's CSRs, with keys durable first when they are made here. */
+  const prepare = async (chunk: Job[]): Promise<KeyedDevice[]> => {
+    if (o.csrDir) return chunk.map((j) => ({ thing: j.thing, csr: readFileSync(j.csrFile!, 'utf8'), keyPath: '', fresh: false }));
+    const alg = o.keyAlgorithm ?? 'ec-p256';
+    const keyed = await pool.spread(chunk.map((j) => ({ thing: j.thing, dir: join(out, j.thing) })), (jobs) => ({ kind: 'keys', jobs, alg }));
+    const fresh = keyed.filter((k) => k.fresh).map((k) => k.keyPath);
+    if (fresh.length > 0) await syncDirectory(out, fresh);
+    return keyed;
   };
 
-  const device = async (job: Job): Promise<void> => {
-    const dir = join(out, job.thing);
-    let csr: string;
-    let spki: Buffer;
-    let keyPath: string | null = null;
-    if (job.csrFile) {
-      csr = readFileSync(job.csrFile, 'utf8');
-      spki = parseCsr(decodePem(csr, 'CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST')).spki;
-    } else {
-      keyPath = join(dir, 'key.pem');
-      let privateKey: KeyObject;
-      if (existsSync(keyPath)) privateKey = createPrivateKey(readFileSync(keyPath, 'utf8'));
-      else {
-        privateKey = generateKeyPair(o.keyAlgorithm ?? 'ec-p256').privateKey;
-        // On disk (0600, atomically) before the CSR leaves: a certificate is never issued for a key we could lose.
-        writeAtomic(keyPath, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
-      }
-      const publicKey = createPublicKey(privateKey);
-      spki = spkiOf(publicKey);
-      csr = buildCsrPem({ subject: [{ type: OID.commonName, value: job.thing }], publicKey, privateKey });
-    }
-
-    let fresh = true;
+  /** Steps 2 to 4. */
+  const send = async (devices: KeyedDevice[]): Promise<void> => {
+    const fail = (thing: string, error: string) => summary.failed.push({ thing, error });
     try {
-      await api(cfg, 'POST', '/api/v1/things', { name: job.thing });
-    } catch (err) {
-      if (!(err instanceof ApiError && err.problem.status === 409)) throw err;
-      fresh = false;
-    }
-    // A thing made by an earlier, killed run may already hold the certificate for this key.
-    let issued = fresh ? undefined : await existing(job.thing, spki);
-    if (issued) summary.reused++;
-    else {
-      issued = await api<Issued>(cfg, 'POST', '/api/v1/certificates', {
-        csr,
-        thing: job.thing,
+      const answer = await issueChunk(cfg, {
+        items: devices.map((d) => ({ thing: d.thing, csr: d.csr })),
         ...(o.profile ? { profile: o.profile } : {}),
         ...(o.validityDays ? { validityDays: o.validityDays } : {}),
       });
-      summary.issued++;
+      const byThing = new Map(devices.map((d) => [d.thing, d]));
+      const entries: JournalEntry[] = [];
+      const files = [];
+      for (const item of answer.items) {
+        const device = byThing.get(item.thing);
+        if (!device) continue;
+        if (item.error || !item.certificateId || !item.serial || !item.certificatePem) {
+          fail(item.thing, item.error ? `${item.error.detail} (${item.error.code})` : 'the server answered without a certificate');
+          continue;
+        }
+        if (item.reused) summary.reused++;
+        else summary.issued++;
+        const dir = join(out, item.thing);
+        const shared = sharedChain(item.chainPem ?? answer.chainPem);
+        files.push({ dir, certificatePem: item.certificatePem, chainFile: shared.chainFile, caFile: shared.caFile });
+        entries.push({
+          thing: item.thing,
+          certificateId: item.certificateId,
+          serial: item.serial,
+          fingerprintSha256: item.fingerprint ?? item.certificateId,
+          certPath: join(dir, 'cert.pem'),
+          keyPath: o.csrDir ? null : device.keyPath,
+          chainPath: join(dir, 'chain.pem'),
+          caPath: join(dir, 'ca.pem'),
+        });
+      }
+      const answered = new Set(answer.items.map((i) => i.thing));
+      for (const d of devices) if (!answered.has(d.thing)) fail(d.thing, 'the server did not answer for this device');
+      await pool.spread(files, (slice) => ({ kind: 'files', files: slice, makeDirs: !!o.csrDir }));
+      await syncDirectory(out, entries.flatMap((e) => [e.certPath, e.chainPath, e.caPath]));
+      journal.appendMany(entries);
+    } catch (err) {
+      for (const d of devices) fail(d.thing, (err as Error).message);
     }
-    const entry: JournalEntry = {
-      thing: job.thing,
-      certificateId: issued.id,
-      serial: issued.serial,
-      fingerprintSha256: issued.id,
-      certPath: join(dir, 'cert.pem'),
-      keyPath,
-      chainPath: join(dir, 'chain.pem'),
-      caPath: join(dir, 'ca.pem'),
-    };
-    writeAtomic(entry.certPath, issued.certificatePem);
-    writeAtomic(entry.chainPath, issued.chainPem);
-    writeAtomic(entry.caPath, issued.caPem);
-    journal.append(entry);
+    completed += devices.length;
+    o.onProgress?.(completed, jobs.length);
   };
 
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const job = todo[next++]!;
-      try {
-        await device(job);
-      } catch (err) {
-        summary.failed.push({ thing: job.thing, error: (err as Error).message });
-      }
-      completed++;
-      o.onProgress?.(completed, jobs.length);
-    }
-  };
+  const inFlight = new Set<Promise<void>>();
+  const depth = Math.max(1, o.concurrency ?? 2);
   try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency ?? 16, todo.length)) }, worker));
+    for (const chunk of chunks) {
+      let devices: KeyedDevice[];
+      try {
+        devices = await prepare(chunk);
+      } catch (err) {
+        for (const j of chunk) summary.failed.push({ thing: j.thing, error: (err as Error).message });
+        completed += chunk.length;
+        o.onProgress?.(completed, jobs.length);
+        continue;
+      }
+      const p = send(devices).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size >= depth) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
   } finally {
     journal.close();
+    await pool.close();
   }
 
   const entries = writeManifest(out);

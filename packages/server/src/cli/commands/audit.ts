@@ -1,8 +1,11 @@
-/** certfleet audit run */
+/** certfleet audit run | findings | export | schedule, certfleet forecast */
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { api } from '../client.js';
+import { CertfleetError } from '../../errors.js';
 import { parseDays, table } from '../format.js';
 import { print, server, withServer } from './common.js';
+import { CSV_COLUMNS, csvField } from '../../lifecycle/findings.js';
 
 interface Forecast {
   from: string;
@@ -10,8 +13,24 @@ interface Forecast {
   atRisk: Array<{ thing: string | null; certificateId: string; notAfter: string; lastSeen: string | null }>;
 }
 
+interface StoredFinding {
+  id: string;
+  severity: string;
+  reasonCode: string;
+  resourceType: string;
+  resource: string;
+  message: string;
+  mitigations: string[];
+  firstSeen: string;
+  lastSeen: string;
+  resolvedAt: string | null;
+}
+
 interface Report {
   runAt: string;
+  runId: string;
+  newFindings: number;
+  resolvedFindings: number;
   summary: Record<string, number>;
   findings: Array<{ severity: string; reasonCode: string; resourceType: string; resource: string; message: string; mitigations: string[] }>;
 }
@@ -34,6 +53,41 @@ export function auditCommands(cmd: Command): void {
       });
     });
 
+  withServer(audit.command('findings').description('stored findings (open unless --resolved or --all)'))
+    .option('--severity <s>', 'critical, high, medium or low')
+    .option('--reason <code>', 'a reason code, e.g. device-certificate-expiring')
+    .option('--resolved', 'only resolved findings')
+    .option('--all', 'open and resolved')
+    .option('--limit <n>', 'page size', '100')
+    .action(async (o: { data: string; json?: boolean; severity?: string; reason?: string; resolved?: boolean; all?: boolean; limit: string }) => {
+      const q = new URLSearchParams({ limit: o.limit, ...(o.severity ? { severity: o.severity } : {}), ...(o.reason ? { reason: o.reason } : {}), ...(o.all ? {} : { resolved: String(o.resolved ?? false) }) });
+      const page = await api<{ items: StoredFinding[]; next?: string }>(server(o), 'GET', `/api/v1/audits/findings?${q}`);
+      print(o.json, page, () => (page.items.length === 0 ? 'no findings' : table(page.items.map((f) => ({ ...f, resolvedAt: f.resolvedAt ?? '' })), ['severity', 'reasonCode', 'resourceType', 'resource', 'firstSeen', 'lastSeen', 'resolvedAt', 'message'])));
+    });
+
+  withServer(audit.command('export').description('every stored finding, as CSV or JSON'))
+    .option('--format <f>', 'csv or json', 'csv')
+    .option('--severity <s>', 'critical, high, medium or low')
+    .option('--out <file>', 'write to a file instead of stdout')
+    .action(async (o: { data: string; format: string; severity?: string; out?: string }) => {
+      const q = new URLSearchParams({ format: 'json', ...(o.severity ? { severity: o.severity } : {}) });
+      const items = await api<StoredFinding[]>(server(o), 'GET', `/api/v1/audits/findings/export?${q}`);
+      const text =
+        o.format === 'json'
+          ? JSON.stringify(items, null, 2) + '\n'
+          : [CSV_COLUMNS.join(','), ...items.map((f) => CSV_COLUMNS.map((c) => csvField(c === 'mitigations' ? f.mitigations.join(' ') : String(f[c] ?? ''))).join(','))].join('\r\n') + '\r\n';
+      if (o.out) writeFileSync(o.out, text);
+      else process.stdout.write(text);
+    });
+
+  withServer(audit.command('schedule').description('show or set how often the server runs the audit'))
+    .option('--every <duration>', 'e.g. 24h, 12h, 7d; 0 turns it off')
+    .action(async (o: { data: string; json?: boolean; every?: string }) => {
+      const hours = o.every === undefined ? undefined : parseHours(o.every);
+      const r = await api<{ intervalHours: number }>(server(o), hours === undefined ? 'GET' : 'PUT', '/api/v1/audits/schedule', hours === undefined ? undefined : { intervalHours: hours });
+      print(o.json, r, () => (r.intervalHours > 0 ? `the audit runs every ${r.intervalHours} h` : 'the scheduled audit is off'));
+    });
+
   withServer(cmd.command('forecast').description('certificates expiring per week for the next 52 weeks, and the devices at risk'))
     .option('--weeks <n>', 'how many weeks', '52')
     .option('--renewal-window <duration>', 'devices renew this long before expiry', '28d')
@@ -48,4 +102,11 @@ export function auditCommands(cmd: Command): void {
         return `${rows.length === 0 ? 'nothing expires in the window' : table(rows, ['week', 'expiring', 'bar'])}\n\n${risk}`;
       });
     });
+}
+
+/** `24h`, `7d`, `0`: hours. */
+function parseHours(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([hd]?)$/.exec(v.trim());
+  if (!m) throw new CertfleetError('bad-request', `"${v}" is not a duration such as 24h or 7d`);
+  return Number(m[1]) * (m[2] === 'd' ? 24 : 1);
 }

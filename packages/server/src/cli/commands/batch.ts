@@ -2,7 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { KEY_ALGORITHMS, isKeyAlgorithm } from '@certfleet/pki';
-import { runBatch, type BatchSummary } from '../batch/run.js';
+import { DEFAULT_CHUNK, runBatch, type BatchSummary } from '../batch/run.js';
 import { fields, positiveInt, print, server, withServer } from './common.js';
 
 interface CreateOpts {
@@ -14,6 +14,8 @@ interface CreateOpts {
   start: number;
   csrDir?: string;
   concurrency: number;
+  chunkSize: number;
+  threads?: number;
   keyAlgorithm: string;
   profile?: string;
   days?: number;
@@ -72,7 +74,9 @@ export function batchCommands(program: Command): void {
     .option('--csr-dir <dir>', 'sign every *.csr / *.pem in this directory instead (thing named after the file)')
     .option('--prefix <prefix>', 'thing name prefix: PREFIX-0001…', 'device')
     .option('--start <n>', 'first index', nonNegativeInt, 1)
-    .option('--concurrency <n>', 'requests in flight', positiveInt, 16)
+    .option('--concurrency <n>', 'batch requests in flight', positiveInt, 2)
+    .option('--chunk-size <n>', 'devices per batch request (at most 1000)', positiveInt, DEFAULT_CHUNK)
+    .option('--threads <n>', 'worker threads for keys and files (0: none; default one per core)', nonNegativeInt)
     .addOption(new Option('--key-algorithm <alg>', 'device key algorithm').choices([...KEY_ALGORITHMS]).default('ec-p256'))
     .option('--profile <profile>', 'certificate profile (device, server)')
     .option('--days <n>', 'validity in days', positiveInt)
@@ -87,6 +91,8 @@ export function batchCommands(program: Command): void {
           prefix: o.prefix,
           start: o.start,
           concurrency: o.concurrency,
+          chunkSize: o.chunkSize,
+          ...(o.threads !== undefined ? { threads: o.threads } : {}),
           onProgress: bar.update,
           ...(o.count !== undefined ? { count: o.count } : {}),
           ...(o.csrDir !== undefined ? { csrDir: o.csrDir } : {}),

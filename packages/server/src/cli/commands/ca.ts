@@ -1,9 +1,11 @@
 /** certfleet ca … */
+import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { CertfleetError } from '../../errors.js';
 import { api } from '../client.js';
 import { parseDays, table } from '../format.js';
 import { fields, print, seg, server, withServer } from './common.js';
+import { issuerRotationCommands } from './issuer-rotation.js';
 
 interface Ca {
   id: string;
@@ -22,6 +24,15 @@ interface Ca {
 }
 
 type Opts = { data: string; json?: boolean };
+
+/** A PEM file's text, refused here, before anything is sent, when it cannot be read. */
+export function readPem(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CertfleetError('bad-request', `cannot read ${file}: ${(err as Error).message}`);
+  }
+}
 
 const describe = (c: Ca): string =>
   fields([
@@ -42,6 +53,7 @@ const changed = (c: Ca): string => `CA ${c.name}: status ${c.status}, auto-regis
 
 export function caCommands(cmd: Command): void {
   const ca = cmd.command('ca').description('certificate authorities');
+  issuerRotationCommands(ca);
   withServer(ca.command('create <name>').description('create a root CA, or an intermediate with --parent'))
     .option('--parent <ca>', 'parent CA id or name (makes an intermediate)')
     .option('--subject <dn>', 'e.g. "CN=Acme Device CA,O=Acme"')
@@ -59,6 +71,33 @@ export function caCommands(cmd: Command): void {
       });
       print(o.json, c, () => `created ${c.kind} CA ${c.name} (${c.id}) ${c.subject}, valid until ${c.notAfter}`);
     });
+  withServer(ca.command('registration-code').description('a single-use code (valid one hour, for this token) to prove possession of an outside CA key: sign a verification certificate with subject CN = code'))
+    .action(async (o: Opts) => {
+      const c = await api<{ registrationCode: string; expiresAt: string }>(server(o), 'GET', '/api/v1/cas/registration-code');
+      print(o.json, c, () => `${c.registrationCode}\n(valid until ${c.expiresAt}: make a verification certificate with subject CN=${c.registrationCode}, signed with the CA key)`);
+    });
+
+  withServer(ca.command('register').description('register a CA made outside certfleet (certfleet never signs with it)'))
+    .requiredOption('--cert <file>', 'the CA certificate (PEM)')
+    .option('--verification-cert <file>', 'PEM signed with the CA key, subject CN = a registration code (required unless --mode sni-only)')
+    .addOption(new Option('--mode <mode>', 'default: proof of possession; sni-only: without').choices(['default', 'sni-only']))
+    .option('--name <name>', 'CA name (default ext-<fingerprint prefix>)')
+    .option('--auto-register', 'register device certificates of this CA on first connection (JITP with --template, else JITR)')
+    .option('--template <name>', 'provisioning template for just-in-time provisioning (a template name or a JIT template as JSON)')
+    .option('--inactive', 'register it inactive (the broker admits nothing under it until activated)')
+    .action(async (o: Opts & { cert: string; verificationCert?: string; mode?: string; name?: string; autoRegister?: boolean; template?: string; inactive?: boolean }) => {
+      const c = await api<Ca & { registrationMode?: string }>(server(o), 'POST', '/api/v1/cas/register', {
+        caCertificate: readPem(o.cert),
+        ...(o.verificationCert ? { verificationCertificate: readPem(o.verificationCert) } : {}),
+        ...(o.mode ? { mode: o.mode } : {}),
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.autoRegister ? { autoRegistration: true } : {}),
+        ...(o.template ? { provisioningTemplate: o.template } : {}),
+        ...(o.inactive ? { status: 'inactive' } : {}),
+      });
+      print(o.json, c, () => `registered external CA ${c.name} (${c.id}) ${c.subject}, mode ${c.registrationMode ?? 'default'}, ${c.status}, auto-registration ${c.autoRegistration ? 'on' : 'off'}`);
+    });
+
   withServer(ca.command('list').description('list CAs')).action(async (o: { data: string; json?: boolean }) => {
     const { items } = await api<{ items: Ca[] }>(server(o), 'GET', '/api/v1/cas');
     print(o.json, { items }, () => table(items, ['id', 'name', 'kind', 'status', 'keyAlgorithm', 'notAfter', 'subject']));

@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import { writePrivate } from '../../config/data-dir.js';
 import { api } from '../client.js';
 import { parseDays, table } from '../format.js';
+import { readPem } from './ca.js';
 import { fields, print, seg, server, withServer } from './common.js';
 
 interface CertView {
@@ -128,6 +129,21 @@ export function certCommands(cmd: Command): void {
       const issued = await api<Issued>(server(o), 'POST', '/api/v1/certificates', { csr: readFileSync(o.csr, 'utf8'), ...common(o) });
       const files = writeOut(o.out, issued);
       print(o.json, { id: issued.id, serial: issued.serial, files }, () => `issued ${issued.id}\nserial ${issued.serial}\n${files.join('\n')}`);
+    });
+
+  withServer(cert.command('register').description('register a device certificate made elsewhere, under the registered CA that signed it'))
+    .requiredOption('--cert <file>', 'the device certificate (PEM)')
+    .option('--ca-cert <file>', 'the registered CA that signed it (PEM), when several could have')
+    .option('--thing <name>', 'attach it to this thing')
+    .addOption(new Option('--status <status>', 'default active').choices(['active', 'inactive', 'pending-activation']))
+    .action(async (o: Opts & { cert: string; caCert?: string; thing?: string; status?: string }) => {
+      const c = await api<CertView>(server(o), 'POST', '/api/v1/certificates/register', {
+        certificatePem: readPem(o.cert),
+        ...(o.caCert ? { caCertificatePem: readPem(o.caCert) } : {}),
+        ...(o.thing ? { thing: o.thing } : {}),
+        ...(o.status ? { status: o.status } : {}),
+      });
+      print(o.json, c, () => `registered ${c.id}\nserial ${c.serial}\nstatus ${c.status}${c.thing ? `\nthing ${c.thing}` : ''}`);
     });
 
   withServer(cert.command('list').description('list certificates'))

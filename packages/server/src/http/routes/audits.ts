@@ -1,6 +1,5 @@
-/** /api/v1/audits: run the fleet audits on demand. */
+/** /api/v1/audits: run the fleet audits on demand (each run and its findings are stored), and the forecast. */
 import type { FastifyInstance } from 'fastify';
-import { runAudit, type Finding } from '../../lifecycle/audits.js';
 import { forecast } from '../../lifecycle/forecast.js';
 import type { Services } from '../../services.js';
 
@@ -38,6 +37,9 @@ export function auditRoutes(app: FastifyInstance, s: Services): void {
             type: 'object',
             properties: {
               runAt: { type: 'string', format: 'date-time' },
+              runId: { type: 'string' },
+              newFindings: { type: 'integer' },
+              resolvedFindings: { type: 'integer' },
               summary: { type: 'object', additionalProperties: { type: 'integer' } },
               findings: { type: 'array', items: findingSchema },
             },
@@ -46,11 +48,10 @@ export function auditRoutes(app: FastifyInstance, s: Services): void {
       },
     },
     async (req) => {
-      const runAt = s.now();
-      const findings: Finding[] = await runAudit({ cas: s.store, certificates: s.store, policies: s.store, connections: s.store, now: s.now }, req.body ?? {});
+      const { run, findings } = await s.auditFindings.run('api', req.body ?? {});
       const summary: Record<string, number> = { critical: 0, high: 0, medium: 0, low: 0 };
       for (const f of findings) summary[f.severity] = (summary[f.severity] ?? 0) + 1;
-      return { runAt: runAt.toISOString(), summary, findings };
+      return { runAt: run.startedAt.toISOString(), runId: run.id, newFindings: run.newFindings, resolvedFindings: run.resolvedFindings, summary, findings };
     },
   );
 

@@ -4,10 +4,27 @@ import { KEY_ALGORITHMS, type KeyAlgorithm } from '@certfleet/pki';
 import type { Services } from '../../services.js';
 import { CertfleetError } from '../../errors.js';
 import { checkProvisioningTemplate, JIT_TEMPLATE_MAX_LENGTH } from '../../provisioning/jit.js';
+import { EXTERNAL_CA_MODES } from '../../registry/external-cas.js';
+import type { ExternalCaMode } from '../../store/index.js';
 import { actorOf } from './actor.js';
 import { caSchema, caView, problemSchema } from './views.js';
 
 const READ = ['operator', 'auditor', 'provisioner'] as const;
+
+const registrationCodeSchema = {
+  type: 'object',
+  properties: { registrationCode: { type: 'string', description: '32 hex characters' }, expiresAt: { type: 'string', format: 'date-time' } },
+} as const;
+
+interface RegisterBody {
+  caCertificate: string;
+  verificationCertificate?: string;
+  mode?: ExternalCaMode;
+  name?: string;
+  autoRegistration?: boolean;
+  provisioningTemplate?: string | null;
+  status?: 'active' | 'inactive';
+}
 
 export function caRoutes(app: FastifyInstance, s: Services): void {
   app.get(
@@ -21,7 +38,65 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
     { config: { scopes: READ }, schema: { summary: 'Get a CA by id or name', tags: ['cas'], params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } }, response: { 200: caSchema, '4xx': problemSchema } } },
     async (req) => {
       const ca = await s.authorities.get(req.params.id);
-      return caView(ca, await s.authorities.provisioning(ca.id));
+      const mode = ca.kind === 'external' ? await s.externalCas.modeOf(ca.id) : undefined;
+      return { ...caView(ca, await s.authorities.provisioning(ca.id)), ...(mode ? { registrationMode: mode } : {}) };
+    },
+  );
+
+  app.get(
+    '/api/v1/cas/registration-code',
+    {
+      config: { scopes: ['admin', 'operator'] },
+      schema: {
+        summary: 'A registration code for proof of possession of an outside CA key: sign a verification certificate whose subject CN is this code with the CA key, then POST /api/v1/cas/register. Single use, for this token only, valid one hour',
+        tags: ['cas'],
+        response: { 200: registrationCodeSchema, '4xx': problemSchema },
+      },
+    },
+    async (req) => {
+      const c = await s.registrationCodes.issue(actorOf(req));
+      return { registrationCode: c.registrationCode, expiresAt: c.expiresAt.toISOString() };
+    },
+  );
+
+  app.post<{ Body: RegisterBody }>(
+    '/api/v1/cas/register',
+    {
+      config: { scopes: ['admin'] },
+      schema: {
+        summary:
+          'Register a CA made outside certfleet (kind external; certfleet never signs with it). Mode default proves possession of its key with a verification certificate; sni-only registers without. The CA must be a self-signed root or issued by a registered CA',
+        tags: ['cas'],
+        body: {
+          type: 'object',
+          required: ['caCertificate'],
+          additionalProperties: false,
+          properties: {
+            caCertificate: { type: 'string', maxLength: 65536, description: 'PEM' },
+            verificationCertificate: { type: 'string', maxLength: 65536, description: 'PEM, signed with the CA key, subject CN = a registration code; required in mode default' },
+            mode: { type: 'string', enum: [...EXTERNAL_CA_MODES] },
+            name: { type: 'string', maxLength: 64 },
+            autoRegistration: { type: 'boolean' },
+            provisioningTemplate: { type: ['string', 'null'], maxLength: JIT_TEMPLATE_MAX_LENGTH, description: 'as in PATCH /api/v1/cas/{id}' },
+            status: { type: 'string', enum: ['active', 'inactive'] },
+          },
+        },
+        response: { 201: caSchema, '4xx': problemSchema },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      if (b.provisioningTemplate !== undefined) checkProvisioningTemplate(b.provisioningTemplate);
+      const r = await s.externalCas.register(actorOf(req), {
+        caCertificate: b.caCertificate,
+        ...(b.verificationCertificate !== undefined ? { verificationCertificate: b.verificationCertificate } : {}),
+        ...(b.mode !== undefined ? { mode: b.mode } : {}),
+        ...(b.name !== undefined ? { name: b.name } : {}),
+        ...(b.autoRegistration !== undefined ? { autoRegistration: b.autoRegistration } : {}),
+        ...(b.provisioningTemplate !== undefined ? { provisioningTemplate: b.provisioningTemplate } : {}),
+        ...(b.status !== undefined ? { status: b.status } : {}),
+      });
+      return reply.code(201).send({ ...caView(r.record, r.provisioning), registrationMode: r.mode });
     },
   );
 

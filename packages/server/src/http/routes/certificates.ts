@@ -113,6 +113,40 @@ export function certificateRoutes(app: FastifyInstance, s: Services): void {
     },
   );
 
+  // A device certificate made elsewhere (registry/certificate-registration.ts): nothing is signed.
+  app.post<{ Body: { certificatePem: string; caCertificatePem?: string; thing?: string; status?: 'active' | 'inactive' | 'pending-activation' } }>(
+    '/api/v1/certificates/register',
+    {
+      config: { scopes: ISSUE },
+      schema: {
+        summary: 'Register a device certificate made elsewhere, under the registered CA that signed it (409 if its serial is already used in certfleet)',
+        tags: ['certificates'],
+        body: {
+          type: 'object',
+          required: ['certificatePem'],
+          additionalProperties: false,
+          properties: {
+            certificatePem: { type: 'string', maxLength: 65536 },
+            caCertificatePem: { type: 'string', maxLength: 65536, description: 'the registered CA that signed it, when several could have' },
+            thing: common.thing,
+            status: { type: 'string', enum: ['active', 'inactive', 'pending-activation'], description: 'default active' },
+          },
+        },
+        response: { 201: certificateSchema, '4xx': problemSchema },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      const record = await s.certificateRegistration.register(actorOf(req), {
+        certificatePem: b.certificatePem,
+        ...(b.caCertificatePem !== undefined ? { caCertificatePem: b.caCertificatePem } : {}),
+        ...(b.thing !== undefined ? { thing: b.thing } : {}),
+        ...(b.status !== undefined ? { status: b.status } : {}),
+      });
+      return reply.code(201).send(certificateView(record, true));
+    },
+  );
+
   app.get<{ Querystring: { status?: CertificateStatus; expiringWithinDays?: number; thing?: string; issuer?: string; limit?: number; cursor?: string } }>(
     '/api/v1/certificates',
     {

@@ -51,6 +51,7 @@ export const caSchema = {
     autoRegistration: { type: 'boolean' },
     provisioningTemplate: nullableStr,
     crlShards: { type: 'integer' },
+    registrationMode: { type: 'string', enum: ['default', 'sni-only'], description: 'CAs registered from outside (kind external) only' },
     certificatePem: str,
   },
 } as const;

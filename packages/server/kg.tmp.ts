@@ -1,0 +1,16 @@
+import { generateKeyPairSync, createPublicKey, sign, createPrivateKey } from 'node:crypto';
+import { buildCsr, OID } from '@certfleet/pki';
+const N = 3000;
+const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const m = (name: string, f: () => unknown) => { const t = performance.now(); for (let i = 0; i < N; i++) f(); console.log(name, Math.round((N / (performance.now() - t)) * 1000)); };
+m('pem pkcs8', () => kp.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+m('der pkcs8', () => kp.privateKey.export({ format: 'der', type: 'pkcs8' }));
+m('jwk', () => kp.privateKey.export({ format: 'jwk' }));
+m('createPublicKey', () => createPublicKey(kp.privateKey));
+m('spki der', () => kp.publicKey.export({ format: 'der', type: 'spki' }));
+m('sign', () => sign('sha256', Buffer.alloc(200), kp.privateKey));
+m('sign dsaEncoding der', () => sign('sha256', Buffer.alloc(200), { key: kp.privateKey, dsaEncoding: 'der' }));
+m('buildCsr', () => buildCsr({ subject: [{ type: OID.commonName, value: 'device-000001' }], publicKey: kp.publicKey, privateKey: kp.privateKey }));
+const pem = kp.privateKey.export({ format: 'pem', type: 'pkcs8' });
+m('createPrivateKey pem', () => createPrivateKey(pem));
+m('keygen+pem', () => generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { format: 'pem', type: 'pkcs8' }, publicKeyEncoding: { format: 'der', type: 'spki' } }));
