@@ -113,6 +113,7 @@ export async function openServices(opts: ServicesOptions): Promise<Services> {
   const rotation = rotationServices({ store, issuance, authorities, certificates, revoker, bus, now });
   const est = estServices({ store, authorities, signer, templates: fleet.templates, bus, now });
   est.grace.start();
+  est.grace.follow(rotation.progress);
   const crls = new CrlPublisher({ certificates: store, cas: store, settings: store, authorities, signer, revoker, bus, now }, opts.crl ?? {});
   const ocsp = new OcspResponder({ certificates: store, cas: store, authorities, signer, revoker, bus, now }, opts.ocsp ?? {});
   // Revocation keeps its caches right from the first change; the timers it starts do not hold the process open.

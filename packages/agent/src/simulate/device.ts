@@ -108,12 +108,19 @@ export class VirtualDevice {
     }
     this.root = Certificate.fromPem(ctx.claim.caPem);
     if (ctx.random() * 100 < ctx.faults.killPercent) {
-      const stages = KILL_STAGES.filter((s) => s !== 'renew' || ctx.renew || ctx.awaitRenewalMs !== undefined);
+      const stages = KILL_STAGES.filter((s) => s !== 'renew' || ctx.renew);
       this.killAt = stages[Math.floor(ctx.random() * stages.length)];
     }
   }
 
-  /** Runs the device to its end (done, or failed with a counted reason). */
+  /**
+   * Waiting for a campaign's renew-required, after run() returned: a device
+   * that waits must not hold one of the simulator's concurrency slots, or
+   * only that many devices would ever be connected at once.
+   */
+  waiting: Promise<void> | undefined;
+
+  /** Runs the device to its end (done, or failed with a counted reason), or until it waits for a campaign (see waiting). */
   async run(): Promise<void> {
     for (;;) {
       this.dead = new Promise<never>(() => {});
@@ -126,12 +133,16 @@ export class VirtualDevice {
           this.ctx.counters.killed++;
           continue; // reboot: flash kept, RAM lost
         }
-        this.ctx.counters.failed++;
-        const r = reason(this.stage, err);
-        this.ctx.counters.reasons[r] = (this.ctx.counters.reasons[r] ?? 0) + 1;
+        this.fail(err);
         return;
       }
     }
+  }
+
+  private fail(err: unknown): void {
+    this.ctx.counters.failed++;
+    const r = reason(this.stage, err);
+    this.ctx.counters.reasons[r] = (this.ctx.counters.reasons[r] ?? 0) + 1;
   }
 
   /** Enters a stage; in the stage chosen for the kill, arms it at a random instant (0-150 ms in). */
@@ -212,12 +223,22 @@ export class VirtualDevice {
       this.flash.renewedOnce = true;
       this.ctx.counters.renewed++;
     }
-    if (this.ctx.awaitRenewalMs !== undefined && !this.flash.renewedOnce) {
-      this.enter('renew');
-      client = await this.guard(this.awaitRenewal(client));
-    }
-
     clearTimeout(this.killTimer);
+    if (this.ctx.awaitRenewalMs !== undefined && !this.flash.renewedOnce) {
+      this.stage = 'renew';
+      this.waiting = this.awaitRenewal(client).then(
+        (c) => this.finish(c),
+        (err: unknown) => {
+          this.dropAll();
+          this.fail(err);
+        },
+      );
+      return;
+    }
+    await this.finish(client);
+  }
+
+  private async finish(client: MqttClient): Promise<void> {
     if (this.ctx.hold) {
       void this.holdUntilDone(client);
       return;

@@ -186,7 +186,13 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateSummary> 
     opts.onProgress?.(progress());
   }, 250);
   const started = performance.now();
-  await pool(opts.devices, opts.concurrency ?? 32, (i) => new VirtualDevice(ctx, `sim-${run}-${i}`).run());
+  const waiting: Promise<void>[] = [];
+  await pool(opts.devices, opts.concurrency ?? 32, async (i) => {
+    const device = new VirtualDevice(ctx, `sim-${run}-${i}`);
+    await device.run();
+    if (device.waiting) waiting.push(device.waiting);
+  });
+  await Promise.all(waiting);
   const durationMs = performance.now() - started;
   rssPeakBytes = Math.max(rssPeakBytes, process.memoryUsage().rss);
   clearInterval(sampler);

@@ -14,8 +14,10 @@
  * on with the stored record, so a provisioned device is admitted on that
  * same connection. The broker only reads; the hook's owner writes.
  */
+import { createHash } from 'node:crypto';
 import { Certificate, OID, PkiError, validateChain } from '@certfleet/pki';
 import type { CaRecord, CaStore, CertificateRecord, CertificateStore } from '../store/index.js';
+import { pathKey, VerifiedPaths, type VerifiedPath } from './verified-paths.js';
 
 /** Why a device was refused, checked in this order (the first that applies wins). */
 export type AdmissionRefusal =
@@ -80,6 +82,8 @@ export interface AdmissionDeps {
   readonly caCacheMs?: number;
   /** Just-in-time provisioning and registration; without it an unknown certificate is refused. */
   readonly autoRegister?: AutoRegister;
+  /** How many validated paths are kept for reconnecting devices (verified-paths.ts); default 10,000, 0 keeps none. */
+  readonly verifiedPaths?: number;
 }
 
 /** A CA is known by its name and key (RFC 5280 §6.1.1 (d)), so a re-issued CA certificate is the same CA. */
@@ -94,6 +98,18 @@ interface TrustSet {
   readonly lineage: Map<string, string[]>;
   /** By caKey: the ids of the registrations of that CA that may anchor a path (the issuers JIT may use). */
   readonly usable: Map<string, string[]>;
+  /** The CA rows this was built from: an identical read keeps this set, and with it `verified`. */
+  readonly rows: readonly CaRecord[];
+  /** Paths validated against exactly this set of CAs. */
+  readonly verified: VerifiedPaths;
+}
+
+/** The same CA rows in the same order: nothing a path validation depends on has changed. */
+function sameCas(a: readonly CaRecord[], b: readonly CaRecord[]): boolean {
+  return a.length === b.length && a.every((x, i) => {
+    const y = b[i]!;
+    return x.id === y.id && x.name === y.name && x.status === y.status && x.parentId === y.parentId && x.certificateDer.equals(y.certificateDer);
+  });
 }
 
 const MAX_CA_DEPTH = 8;
@@ -106,14 +122,20 @@ function parse(der: Uint8Array): Certificate | undefined {
   }
 }
 
-function refuse(reason: AdmissionRefusal, detail: string): AdmissionResult {
+function refuse(reason: AdmissionRefusal, detail: string): AdmissionResult & { ok: false } {
   return { ok: false, reason, detail };
+}
+
+/** A cached path still answers only while the clock is inside every validity period on it. */
+function validNow(p: VerifiedPath, t: number): boolean {
+  return t >= p.notBefore.getTime() && t <= p.notAfter.getTime() && t >= p.pathValidFrom && t <= p.pathValidUntil;
 }
 
 export class Admission {
   private readonly cacheMs: number;
   private cache: { readonly at: number; readonly trust: Promise<TrustSet> } | undefined;
   private parsed = new Map<string, Certificate>();
+  private last: TrustSet | undefined;
 
   constructor(private readonly deps: AdmissionDeps) {
     this.cacheMs = Math.max(0, Math.min(deps.caCacheMs ?? 1000, 1000));
@@ -127,16 +149,49 @@ export class Admission {
   async admit(peerChainDer: readonly Uint8Array[]): Promise<AdmissionResult> {
     const [leafDer, ...sent] = peerChainDer;
     if (!leafDer || leafDer.length === 0) return refuse('no-certificate', 'the client sent no certificate');
-    const leaf = parse(leafDer);
-    if (!leaf) return refuse('untrusted-chain', 'the client certificate is not a DER X.509 certificate certfleet can read');
+    const at = this.deps.now();
+    const trust = await this.trustAt(at);
+    const id = createHash('sha256').update(leafDer).digest('hex');
+    const key = pathKey(id, sent);
+    const cached = trust.verified.get(key);
+    let leaf: Certificate | undefined;
+    let path: VerifiedPath;
+    // Outside a validity period the full check runs again, and gives the refusal.
+    if (cached && validNow(cached, at.getTime())) path = cached;
+    else {
+      leaf = parse(leafDer);
+      if (!leaf) return refuse('untrusted-chain', 'the client certificate is not a DER X.509 certificate certfleet can read');
+      const checked = this.validate(leaf, sent, at, trust);
+      if (!('caIds' in checked)) return checked;
+      path = checked;
+      trust.verified.set(key, path);
+    }
 
+    let record = await this.deps.certificates.getCertificate(id);
+    if (!record) {
+      // JIT needs the leaf's direct issuer to be a registered CA, not an intermediate the device sent.
+      const { issuerIds } = path;
+      leaf ??= Certificate.fromDer(leafDer);
+      const outcome = issuerIds.length > 0 && this.deps.autoRegister ? await this.deps.autoRegister({ leaf, issuerIds }) : undefined;
+      if (outcome && 'refused' in outcome) return refuse('provisioning-failed', `certificate ${id} (${path.subject}): ${outcome.refused}`);
+      if (!outcome) return refuse('unknown-certificate', `certificate ${id} (${path.subject}) is not registered`);
+      record = outcome.registered;
+    }
+    if (record.status === 'revoked') {
+      return refuse('revoked-certificate', `certificate ${id} was revoked${record.revocationReason ? ` (${record.revocationReason})` : ''}`);
+    }
+    // Told apart from 'inactive-certificate': a just-in-time registration waits for someone to activate it.
+    if (record.status === 'pending-activation') return refuse('pending-activation', `certificate ${id} is registered and waits for activation`);
+    if (record.status !== 'active') return refuse('inactive-certificate', `certificate ${id} is ${record.status}`);
+    return { ok: true, certificateId: id, thingName: record.thingName, subjectCn: path.subjectCn, caIds: path.caIds };
+  }
+
+  /** The leaf's validity, then its path to an active registered CA (RFC 5280 §6); what the bytes and the CAs decide. */
+  private validate(leaf: Certificate, sent: readonly Uint8Array[], at: Date, trust: TrustSet): VerifiedPath | (AdmissionResult & { ok: false }) {
     // Validity first, so an expired device is told apart from an untrusted one
     // (validateChain would refuse both with the same 'chain-invalid').
-    const at = this.deps.now();
     if (at < leaf.notBefore()) return refuse('not-yet-valid', `${leaf.subject()} is not valid until ${leaf.notBefore().toISOString()}`);
     if (at > leaf.notAfter()) return refuse('expired', `${leaf.subject()} expired at ${leaf.notAfter().toISOString()}`);
-
-    const trust = await this.trustAt(at);
     let path: Certificate[];
     // A registered CA that is not active may not be used even when the device
     // sends it itself: drop it from the hints so no path can pass through it.
@@ -148,26 +203,18 @@ export class Admission {
       const blocked = [...trust.disabled.entries()].find(([key]) => key.startsWith(`${leaf.issuerDer.toString('base64')}/`));
       return refuse('untrusted-chain', blocked ? `${err.message}; issuer ${blocked[1]}` : err.message);
     }
-
-    const id = leaf.fingerprint();
-    let record = await this.deps.certificates.getCertificate(id);
-    if (!record) {
-      // path[1] signed the leaf; JIT needs it to be a registered CA, not an intermediate the device sent.
-      const issuerIds = path[1] ? (trust.usable.get(caKey(path[1])) ?? []) : [];
-      const outcome = issuerIds.length > 0 && this.deps.autoRegister ? await this.deps.autoRegister({ leaf, issuerIds }) : undefined;
-      if (outcome && 'refused' in outcome) return refuse('provisioning-failed', `certificate ${id} (${leaf.subject()}): ${outcome.refused}`);
-      if (!outcome) return refuse('unknown-certificate', `certificate ${id} (${leaf.subject()}) is not registered`);
-      record = outcome.registered;
-    }
-    if (record.status === 'revoked') {
-      return refuse('revoked-certificate', `certificate ${id} was revoked${record.revocationReason ? ` (${record.revocationReason})` : ''}`);
-    }
-    // Told apart from 'inactive-certificate': a just-in-time registration waits for someone to activate it.
-    if (record.status === 'pending-activation') return refuse('pending-activation', `certificate ${id} is registered and waits for activation`);
-    if (record.status !== 'active') return refuse('inactive-certificate', `certificate ${id} is ${record.status}`);
     const cns = leaf.subjectAttributes().filter((a) => a.type === OID.commonName);
-    const caIds = [...new Set(path.flatMap((c) => trust.lineage.get(caKey(c)) ?? []))];
-    return { ok: true, certificateId: id, thingName: record.thingName, subjectCn: cns.at(-1)?.value ?? null, caIds };
+    return {
+      notBefore: leaf.notBefore(),
+      notAfter: leaf.notAfter(),
+      pathValidFrom: Math.max(...path.map((c) => c.notBefore().getTime())),
+      pathValidUntil: Math.min(...path.map((c) => c.notAfter().getTime())),
+      subject: leaf.subject(),
+      subjectCn: cns.at(-1)?.value ?? null,
+      caIds: [...new Set(path.flatMap((c) => trust.lineage.get(caKey(c)) ?? []))],
+      // path[1] signed the leaf; JIT needs it to be a registered CA, not an intermediate the device sent.
+      issuerIds: path[1] ? (trust.usable.get(caKey(path[1])) ?? []) : [],
+    };
   }
 
   /** Forgets the CA list, so the next admission reads it again (a CA changed status). */
@@ -191,6 +238,8 @@ export class Admission {
   }
 
   private build(cas: readonly CaRecord[]): TrustSet {
+    // Read again every second: unchanged CAs keep the paths validated so far.
+    if (this.last && sameCas(this.last.rows, cas)) return this.last;
     const byId = new Map(cas.map((ca) => [ca.id, ca]));
     const why = new Map<string, string | null>();
     // Null when the CA may anchor a path; otherwise why not. A CA below an
@@ -241,6 +290,7 @@ export class Admission {
     // registrations is active, so retiring the old root does not cut off the
     // devices below a CA that the new root also signed.
     for (const c of anchors) disabled.delete(caKey(c));
-    return { anchors, disabled, lineage, usable };
+    this.last = { anchors, disabled, lineage, usable, rows: cas, verified: new VerifiedPaths(this.deps.verifiedPaths ?? 10_000) };
+    return this.last;
   }
 }

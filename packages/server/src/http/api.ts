@@ -23,6 +23,7 @@ import { provisioningRoutes } from './routes/provisioning.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { estRoutes } from './routes/est.js';
 import { campaignRoutes } from './routes/campaigns.js';
+import { renewExpiredRoutes } from './routes/renew-expired.js';
 import { enrollmentSecretRoutes } from './routes/enrollment-secrets.js';
 import { networkBootstrapRoutes } from './routes/network-bootstrap.js';
 
@@ -80,6 +81,7 @@ export async function buildApi(s: Services, opts: ApiOptions = {}): Promise<Fast
   issuerRotationRoutes(app, s);
   trustBundleRoutes(app, s);
   campaignRoutes(app, s);
+  renewExpiredRoutes(app, s);
   enrollmentSecretRoutes(app, s);
   networkBootstrapRoutes(app, s);
   await app.register(estRoutes(s));

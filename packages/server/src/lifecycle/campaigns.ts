@@ -8,6 +8,13 @@
  * resumes each campaign where it was; retained messages live in the broker's
  * memory, so on start the runner publishes again those of items still
  * waiting for their device.
+ *
+ * A campaign may have a deadline: once it has passed, items whose device has
+ * not confirmed fail with reason `deadline` (the old certificate stays
+ * active, the retained renew-required is cleared), so the campaign reaches
+ * `completed` even when some devices never come back. A new certificate
+ * already issued to such a device stays valid; confirming it later still
+ * retires the old one as a routine renewal.
  */
 import { randomUUID } from 'node:crypto';
 import { CertfleetError } from '../errors.js';
@@ -50,6 +57,8 @@ export interface CampaignInput {
   readonly graceSeconds?: number;
   /** The CA the new certificates come from (id or name); default each old certificate's issuer. */
   readonly issuer?: string;
+  /** Days from now after which devices that have not confirmed are given up on; default none. */
+  readonly deadlineDays?: number;
 }
 
 export interface CampaignView {
@@ -86,15 +95,28 @@ export class Campaigns {
     if (!Number.isInteger(rate) || rate < 1 || rate > MAX_RATE_PER_MINUTE) throw new CertfleetError('bad-request', `ratePerMinute must be a whole number from 1 to ${MAX_RATE_PER_MINUTE}`);
     const grace = input.graceSeconds ?? DEFAULT_GRACE_SECONDS;
     if (!Number.isInteger(grace) || grace < 0 || grace > 3650 * 86_400) throw new CertfleetError('bad-request', 'graceSeconds must be a whole number of seconds, at most ten years');
+    const deadlineDays = input.deadlineDays;
+    if (deadlineDays !== undefined && (!Number.isInteger(deadlineDays) || deadlineDays < 1 || deadlineDays > 3650)) {
+      throw new CertfleetError('bad-request', 'deadlineDays must be a whole number of days from 1 to 3650');
+    }
+    const createdAt = this.deps.now();
+    const deadlineAt = deadlineDays === undefined ? null : new Date(createdAt.getTime() + deadlineDays * DAY);
     const issuer = input.issuer === undefined ? null : await this.deps.authorities.get(input.issuer);
     if (issuer && issuer.status !== 'active') throw new CertfleetError('invalid-state', `CA ${issuer.name} is ${issuer.status}: it cannot issue the new certificates`);
     const targets = await this.targets(selection);
     if (targets.length === 0) throw new CertfleetError('bad-request', 'the selection matches no active certificate on a thing');
     const id = randomUUID();
     const campaign = await this.deps.store.createCampaign(
-      { id, selection, ratePerMinute: rate, graceSeconds: grace, issuerId: issuer?.id ?? null, createdBy: actor.id, createdAt: this.deps.now() },
+      { id, selection, ratePerMinute: rate, graceSeconds: grace, issuerId: issuer?.id ?? null, createdBy: actor.id, createdAt, deadlineAt },
       targets,
-      audit(actor, 'campaign.create', `campaign:${id}`, { selection, ratePerMinute: rate, graceSeconds: grace, issuerId: issuer?.id ?? null, targets: targets.length }),
+      audit(actor, 'campaign.create', `campaign:${id}`, {
+        selection,
+        ratePerMinute: rate,
+        graceSeconds: grace,
+        issuerId: issuer?.id ?? null,
+        targets: targets.length,
+        ...(deadlineAt ? { deadlineAt: deadlineAt.toISOString() } : {}),
+      }),
     );
     this.deps.bus.emit('campaign.status-changed', { campaignId: id, status: 'running' });
     this.kick();
@@ -133,12 +155,17 @@ export class Campaigns {
    */
   async cancel(actor: Actor, id: string): Promise<CampaignView> {
     await this.move(actor, id, ['running', 'paused'], 'cancelled');
-    for await (const item of this.itemsIn(id, ['pending', 'notified'])) {
-      if (!(await this.deps.store.setCampaignItemState(id, item.certificateId, [item.state], 'failed', { reason: 'cancelled' }))) continue;
-      this.itemChanged(item, 'failed', 'cancelled');
-      if (item.state === 'notified' && item.thingName !== null) await this.clear(item.thingName);
-    }
+    await this.giveUp(id, ['pending', 'notified'], 'cancelled');
     return this.get(id);
+  }
+
+  /** Items in `states` fail with `reason`; those whose device was told to renew get their retained renew-required cleared. */
+  private async giveUp(id: string, states: readonly CampaignItemState[], reason: string): Promise<void> {
+    for await (const item of this.itemsIn(id, states)) {
+      if (!(await this.deps.store.setCampaignItemState(id, item.certificateId, [item.state], 'failed', { reason }))) continue;
+      this.itemChanged(item, 'failed', reason);
+      if (item.state !== 'pending' && item.thingName !== null) await this.clear(item.thingName);
+    }
   }
 
   /**
@@ -152,6 +179,8 @@ export class Campaigns {
       if (e.state === 'confirmed' && e.thingName !== null) await this.clear(e.thingName);
     });
     for (const c of await this.deps.store.campaignsIn(['running', 'paused'])) {
+      // Past its deadline the first pass gives these items up and clears their messages instead.
+      if (c.deadlineAt !== null && c.deadlineAt.getTime() <= this.deps.now().getTime()) continue;
       // `issued` too: the device may have its new certificate and still need to confirm.
       for await (const item of this.itemsIn(c.id, ['notified', 'issued'])) {
         const cert = await this.deps.store.getCertificate(item.certificateId);
@@ -182,6 +211,12 @@ export class Campaigns {
 
   private async tick(): Promise<void> {
     const now = this.deps.now();
+    // Past the deadline: whoever has not confirmed is given up on, paused campaigns too.
+    for (const c of await this.deps.store.campaignsIn(['running', 'paused'])) {
+      if (c.deadlineAt === null || c.deadlineAt.getTime() > now.getTime()) continue;
+      await this.giveUp(c.id, ['pending', 'notified', 'issued'], 'deadline');
+      if (c.status === 'paused') await this.completeIfDone(c.id, 'paused');
+    }
     for (const c of await this.deps.store.campaignsIn(['running'])) {
       // Throttle: at most rate per rolling minute, spread over the ticks of that minute.
       const perTick = Math.ceil((c.ratePerMinute * (this.deps.tickMs ?? 1000)) / 60_000);
@@ -190,10 +225,15 @@ export class Campaigns {
         const { items } = await this.deps.store.listCampaignItems(c.id, { state: 'pending', limit: Math.min(budget, 1000) });
         for (const item of items) await this.notify(c, item);
       }
-      const counts = await this.deps.store.countCampaignItems(c.id);
-      if (counts.pending + counts.notified + counts.issued + counts.confirmed === 0) {
-        await this.move({ id: 'system' }, c.id, ['running'], 'completed').catch(() => {});
-      }
+      await this.completeIfDone(c.id, 'running');
+    }
+  }
+
+  /** Nothing left on its way (every item retired or failed): the campaign is completed. */
+  private async completeIfDone(id: string, from: CampaignStatus): Promise<void> {
+    const counts = await this.deps.store.countCampaignItems(id);
+    if (counts.pending + counts.notified + counts.issued + counts.confirmed === 0) {
+      await this.move({ id: 'system' }, id, [from], 'completed').catch(() => {});
     }
   }
 

@@ -11,7 +11,9 @@
  *
  * With an open campaign item for the old certificate the renewal counts for
  * that campaign (its issuer and grace period); without one it is a routine
- * renewal.
+ * renewal. A device that renews again before confirming gets a new
+ * certificate and the earlier one is revoked `superseded` (as EST
+ * re-enrollment does): it evidently never installed it.
  */
 import { Certificate, decodePem, verifyCsr, type NameAttribute } from '@certfleet/pki';
 import { CertfleetError, type ErrorCode } from '../errors.js';
@@ -20,7 +22,8 @@ import { audit, SYSTEM, type Actor } from '../registry/actor.js';
 import type { CertificateRegistry } from '../registry/certificate-registry.js';
 import type { Issuance } from '../registry/issuance.js';
 import type { Revoker } from '../revocation/revoker.js';
-import type { CampaignStore, CertificateRecord, CertificateStore, RenewalStore } from '../store/index.js';
+import type { CampaignStore, CertificateStore, RenewalStore } from '../store/index.js';
+import { RenewalProgress } from './renewal-progress.js';
 
 export const DEFAULT_GRACE_SECONDS = 7 * 86_400;
 
@@ -60,12 +63,14 @@ export class RenewalRefusal extends CertfleetError {
 export interface RenewalDeps {
   readonly store: Pick<CertificateStore, 'getCertificate'> &
     RenewalStore &
-    Pick<CampaignStore, 'openItemOfCertificate' | 'getCampaign'>;
+    Pick<CampaignStore, 'openItemOfCertificate' | 'getCampaign' | 'itemOfNewCertificate' | 'setCampaignItemState'>;
   readonly issuance: Pick<Issuance, 'prepareForThing'>;
   readonly certificates: Pick<CertificateRegistry, 'changeStatus'>;
   readonly revoker: Pick<Revoker, 'revoke'>;
   readonly bus: Pick<EventBus, 'emit'>;
   readonly now: () => Date;
+  /** Where campaign items are moved on; default one over `store` and `bus`. */
+  readonly progress?: RenewalProgress;
   /** Grace period of a renewal outside a campaign; default 7 days. */
   readonly graceSeconds?: number;
   /** How often the sweep runs; default one minute. */
@@ -95,8 +100,11 @@ const SWEEP_BATCH = 500;
 export class Renewals {
   #timer: NodeJS.Timeout | undefined;
   #sweeping: Promise<void> | undefined;
+  readonly progress: RenewalProgress;
 
-  constructor(private readonly deps: RenewalDeps) {}
+  constructor(private readonly deps: RenewalDeps) {
+    this.progress = deps.progress ?? new RenewalProgress({ store: deps.store, bus: deps.bus });
+  }
 
   /**
    * A new certificate for the holder of `currentId`, the thing `thing`
@@ -130,12 +138,20 @@ export class Renewals {
     });
     const { record } = prepared;
     const actor = deviceActor(current.id);
-    await this.deps.store.insertRenewal(
+    const { superseded } = await this.deps.store.insertRenewal(
       record,
-      { replacesId: current.id, campaignId: campaign?.id ?? null, graceSeconds: campaign?.graceSeconds ?? this.grace },
-      audit(actor, 'certificate.renew', `certificate:${record.id}`, { replaces: current.id, serial: record.serial, issuerId: record.issuerId, ...(campaign ? { campaignId: campaign.id } : {}) }),
+      { replacesId: current.id, campaignId: campaign?.id ?? null, graceSeconds: campaign?.graceSeconds ?? this.grace, actor: actor.id },
+      audit(actor, 'certificate.renew', `certificate:${record.id}`, {
+        replaces: current.id,
+        serial: record.serial,
+        issuerId: record.issuerId,
+        ...(campaign ? { campaignId: campaign.id } : {}),
+        ...(opts.expired ? { afterExpiry: true } : {}),
+      }),
     );
-    if (campaign) this.itemChanged(campaign.id, current, 'issued');
+    // Committed: the superseded certificates are revoked (broker, CRL and OCSP follow).
+    for (const c of superseded) this.deps.bus.emit('certificate.status-changed', { certificateId: c.id, from: 'active', to: 'revoked' });
+    if (campaign) this.progress.changed(campaign.id, current, 'issued');
     return {
       certificateId: record.id,
       certificatePem: prepared.certificatePem,
@@ -161,7 +177,7 @@ export class Renewals {
     const first = renewal.confirmedAt === null;
     const confirmed = await this.deps.store.confirmRenewal(renewal.certificateId, at, new Date(at.getTime() + renewal.graceSeconds * 1000));
     const old = await this.deps.store.getCertificate(renewal.replacesId);
-    if (first && confirmed.campaignId !== null && old) this.itemChanged(confirmed.campaignId, old, 'confirmed');
+    if (first && confirmed.campaignId !== null && old) this.progress.changed(confirmed.campaignId, old, 'confirmed');
     // Durable first (the confirmation); a failure here is retried by the sweep.
     if (old?.status === 'active') await this.deactivate(old.id, renewal.certificateId).catch((err: unknown) => this.#warn(err));
     if (confirmed.retireAt !== null && confirmed.retireAt.getTime() <= at.getTime()) await this.sweep();
@@ -183,7 +199,7 @@ export class Renewals {
         const old = await this.deps.store.getCertificate(r.replacesId);
         if (old && old.status !== 'revoked') await this.deps.revoker.revoke(SYSTEM, old.id, 'superseded', `renewed: replaced by ${r.certificateId}`);
         await this.deps.store.markRenewalRetired(r.certificateId, this.deps.now());
-        if (r.campaignId !== null && old) this.itemChanged(r.campaignId, old, 'retired');
+        if (r.campaignId !== null && old) this.progress.changed(r.campaignId, old, 'retired');
       } catch (err) {
         this.#warn(err);
       }
@@ -210,10 +226,6 @@ export class Renewals {
 
   private async deactivate(oldId: string, newId: string): Promise<void> {
     await this.deps.certificates.changeStatus(SYSTEM, oldId, 'inactive', { by: 'system', reason: `renewed: replaced by ${newId}` });
-  }
-
-  private itemChanged(campaignId: string, old: CertificateRecord, state: 'issued' | 'confirmed' | 'retired'): void {
-    this.deps.bus.emit('campaign.item-changed', { campaignId, certificateId: old.id, thingName: old.thingName, state });
   }
 
   #warn(err: unknown): void {

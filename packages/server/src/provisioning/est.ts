@@ -16,7 +16,8 @@
  *    first used or the grace period ends (reenrollment-grace.ts). Asked again
  *    with the same current certificate during the grace period, it answers a
  *    new certificate and revokes the previous, unused one: the device
- *    evidently did not install it.
+ *    evidently did not install it. A campaign item for the current
+ *    certificate moves on as with renewal over MQTT (reenrollment-grace.ts).
  *
  * Every answer is base64 of DER (§4: Content-Transfer-Encoding base64).
  */
@@ -38,7 +39,7 @@ export interface EstDeps {
   readonly issuance: Pick<Issuance, 'fromCsr'>;
   readonly certificates: Pick<CertificateRegistry, 'find'>;
   readonly reenrollments: Pick<EnrollmentStore, 'insertReenrollment'>;
-  readonly grace: Pick<ReenrollmentGrace, 'graceUntil'>;
+  readonly grace: Pick<ReenrollmentGrace, 'graceUntil'> & Partial<Pick<ReenrollmentGrace, 'reenrolled'>>;
   readonly bus: Pick<EventBus, 'emit'>;
   readonly now: () => Date;
 }
@@ -117,6 +118,8 @@ export class EstEnrollment {
     // Committed: previous unused certificates are revoked (broker, CRL, OCSP follow); the thing has one more certificate.
     for (const id of superseded) this.deps.bus.emit('certificate.status-changed', { certificateId: id, from: 'active', to: 'revoked' });
     if (current.thingName) this.deps.bus.emit('thing.changed', { thingName: current.thingName, certificateId: newId });
+    // A rotation campaign that asked this device to renew counts this as its renewal (docs/device-protocol.md).
+    await this.deps.grace.reenrolled?.(current, newId);
     return { certificateId: newId, replacesId: current.id, superseded, pkcs7: certsOnlyPkcs7([Certificate.fromDer(issued.record.der)]) };
   }
 }

@@ -13,6 +13,11 @@
  *  - a later re-enrollment with the same old certificate, which revokes the
  *    unused new one instead (store/enrollment.ts, insertReenrollment): the
  *    device evidently never installed it.
+ *
+ * A device a rotation campaign asked to renew may do it here instead of over
+ * MQTT; each step is reported to the campaign bookkeeping (`follow()`,
+ * lifecycle/renewal-progress.ts): the new certificate issued, first used
+ * (confirmed), the old one revoked (retired).
  */
 import type { EventBus } from '../events/index.js';
 import { audit, SYSTEM } from '../registry/actor.js';
@@ -30,6 +35,13 @@ export function parseGrace(text: string): number {
   return Number(m[1]) * UNIT_MS[m[2]!]!;
 }
 
+/** Where re-enrollments are reported, so a rotation campaign counts them (lifecycle/renewal-progress.ts). */
+export interface ReenrollmentFollower {
+  issued(old: { readonly id: string; readonly thingName: string | null }, newId: string): Promise<unknown>;
+  confirmed(newId: string): Promise<unknown>;
+  retired(newId: string): Promise<unknown>;
+}
+
 export interface ReenrollmentGraceDeps {
   readonly store: Pick<EnrollmentStore, 'pendingReenrollment' | 'settleReenrollment' | 'dueReenrollments'>;
   readonly bus: Pick<EventBus, 'emit' | 'on'>;
@@ -43,6 +55,7 @@ export class ReenrollmentGrace {
   #timer: NodeJS.Timeout | undefined;
   #off: (() => void) | undefined;
   #sweeping: Promise<number> | undefined;
+  #follower: ReenrollmentFollower | undefined;
 
   constructor(private readonly deps: ReenrollmentGraceDeps) {
     this.graceMs = deps.graceMs ?? DEFAULT_REENROLL_GRACE_MS;
@@ -51,6 +64,16 @@ export class ReenrollmentGrace {
   /** When a certificate re-enrolled now stops being the only one that works. */
   graceUntil(at: Date): Date {
     return new Date(at.getTime() + this.graceMs);
+  }
+
+  /** Reports every re-enrollment step to `follower` from now on. */
+  follow(follower: ReenrollmentFollower): void {
+    this.#follower = follower;
+  }
+
+  /** simplereenroll committed `newId` to replace `old` (est.ts). */
+  async reenrolled(old: { readonly id: string; readonly thingName: string | null }, newId: string): Promise<void> {
+    await this.#follower?.issued(old, newId);
   }
 
   /**
@@ -71,11 +94,18 @@ export class ReenrollmentGrace {
       SYSTEM.id,
       audit(SYSTEM, 'certificate.revoke', `certificate:${link.oldCertificateId}`, { revocationReason: 'superseded', replacedBy: link.newCertificateId, outcome }),
     );
+    if (settled && this.#follower) {
+      // After the commit; a lost report leaves the campaign item behind, never the certificates.
+      if (outcome === 'used') await this.#follower.confirmed(link.newCertificateId).catch(this.#fail);
+      if (settled.revoked) await this.#follower.retired(link.newCertificateId).catch(this.#fail);
+    }
     if (!settled?.revoked) return settled;
     // Committed: the broker disconnects the old certificate, CRL and OCSP follow.
     this.deps.bus.emit('certificate.status-changed', { certificateId: settled.revoked.id, from: settled.from ?? 'active', to: 'revoked' });
     return settled;
   }
+
+  readonly #fail = (err: unknown): void => (this.deps.onError ?? ((e) => console.error('certfleet: EST re-enrollment grace:', e)))(err);
 
   /** Revokes the certificates whose grace period is over; one sweep at a time. Returns how many links it settled. */
   sweep(): Promise<number> {

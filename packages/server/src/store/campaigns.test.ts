@@ -96,7 +96,7 @@ await describeOnBothDialects('campaigns and renewals', ({ store }) => {
     const c = await s.createCampaign(newCampaign(), [{ certificateId: old.id, thingName: f.thing }]);
     await s.setCampaignItemState(c.id, old.id, ['pending'], 'notified', { notifiedAt: at(0) });
     const renewed = certificateFixture(f.ca.id, { thingName: f.thing, createdAt: at(MINUTE) });
-    assert.deepEqual(await s.insertRenewal(renewed, { replacesId: old.id, campaignId: c.id, graceSeconds: 60 }), [f.policy]);
+    assert.deepEqual(await s.insertRenewal(renewed, { replacesId: old.id, campaignId: c.id, graceSeconds: 60 }), { policies: [f.policy], superseded: [] });
     assert.deepEqual(await s.policiesOfTarget({ type: 'certificate', id: renewed.id }), [f.policy]);
     const item = (await s.listCampaignItems(c.id, { limit: 1 })).items[0]!;
     assert.deepEqual([item.state, item.newCertificateId], ['issued', renewed.id]);
@@ -116,6 +116,59 @@ await describeOnBothDialects('campaigns and renewals', ({ store }) => {
     assert.equal((await s.countCampaignItems(c.id)).retired, 1);
     assert.ok(!(await s.renewalsDue(at(9 * MINUTE), 1000)).some((r) => r.certificateId === renewed.id));
     await rejectsWith(s.confirmRenewal(old.id, at(0), at(0)), 'not-found');
+  });
+
+  it('revokes an earlier renewal never confirmed when the same certificate renews again, and refuses an old one no longer active', async () => {
+    const s = store();
+    const f = await fleetOf(s, 1);
+    const old = f.certs[0]!;
+    const c = await s.createCampaign(newCampaign(), [{ certificateId: old.id, thingName: f.thing }]);
+    const first = certificateFixture(f.ca.id, { thingName: f.thing, createdAt: at(MINUTE) });
+    await s.insertRenewal(first, { replacesId: old.id, campaignId: c.id, graceSeconds: 0 });
+    const second = certificateFixture(f.ca.id, { thingName: f.thing, createdAt: at(2 * MINUTE) });
+    const r = await s.insertRenewal(second, { replacesId: old.id, campaignId: c.id, graceSeconds: 0, actor: `certificate:${old.id}` });
+    assert.deepEqual(r.superseded.map((x) => [x.id, x.status, x.revocationReason]), [[first.id, 'revoked', 'superseded']]);
+    assert.equal((await s.getCertificate(first.id))?.status, 'revoked');
+    assert.equal((await s.getCertificate(old.id))?.status, 'active', 'the old certificate stays until a confirmation');
+    const item = (await s.listCampaignItems(c.id, { limit: 1 })).items[0]!;
+    assert.deepEqual([item.state, item.newCertificateId], ['issued', second.id]);
+    assert.equal((await s.itemOfNewCertificate(second.id))?.certificateId, old.id);
+    assert.ok(!(await s.renewalsDue(at(9 * MINUTE), 1000)).some((x) => x.certificateId === first.id), 'the superseded renewal never retires anything');
+
+    // Confirmed: a third renewal of the old certificate, now inactive, is refused.
+    await s.confirmRenewal(second.id, at(3 * MINUTE), at(3 * MINUTE));
+    await s.setCertificateStatus(old.id, 'inactive');
+    await rejectsWith(s.insertRenewal(certificateFixture(f.ca.id, { thingName: f.thing }), { replacesId: old.id, campaignId: null, graceSeconds: 0 }), 'invalid-state');
+    assert.equal((await s.getCertificate(second.id))?.status, 'active', 'a confirmed renewal is never superseded');
+  });
+
+  it('keeps a campaign deadline, and moves an item to the certificate that renewed it', async () => {
+    const s = store();
+    const f = await fleetOf(s, 1);
+    const c = await s.createCampaign({ ...newCampaign(), deadlineAt: at(86_400_000) }, [{ certificateId: f.certs[0]!.id, thingName: f.thing }]);
+    assert.deepEqual(c.deadlineAt, at(86_400_000));
+    assert.deepEqual((await s.getCampaign(c.id))?.deadlineAt, at(86_400_000));
+    assert.equal((await s.getCampaign((await s.createCampaign(newCampaign(), [{ certificateId: f.certs[0]!.id, thingName: f.thing }])).id))?.deadlineAt, null);
+    const renewed = certificateFixture(f.ca.id, { thingName: f.thing });
+    await s.insertCertificate(renewed);
+    assert.equal(await s.setCampaignItemState(c.id, f.certs[0]!.id, ['pending'], 'issued', { newCertificateId: renewed.id }), true);
+    const item = await s.itemOfNewCertificate(renewed.id);
+    assert.deepEqual([item?.campaignId, item?.state], [c.id, 'issued']);
+    assert.equal(await s.itemOfNewCertificate('0'.repeat(64)), undefined);
+  });
+
+  it("keeps each CA's renewal-after-expiry window, off by default, with an audit entry", async () => {
+    const s = store();
+    const ca = caFixture();
+    await s.insertCa(ca);
+    assert.equal(await s.renewAfterExpiryDays(ca.id), 0);
+    await s.setRenewAfterExpiryDays(ca.id, 14, { actor: 'token:t1', action: 'ca.set-renew-after-expiry', target: `ca:${ca.id}`, details: { days: 14 } });
+    assert.equal(await s.renewAfterExpiryDays(ca.id), 14);
+    assert.equal(await s.renewAfterExpiryDays('f'.repeat(64)), undefined);
+    await rejectsWith(s.setRenewAfterExpiryDays('f'.repeat(64), 1), 'not-found');
+    await rejectsWith(s.setRenewAfterExpiryDays(ca.id, -1), 'bad-request');
+    const log = await s.listAudit({ target: `ca:${ca.id}`, limit: 10 });
+    assert.deepEqual(log.items.map((e) => e.action), ['ca.set-renew-after-expiry']);
   });
 
   it('rolls the new certificate back when the link cannot be stored', async () => {

@@ -2,15 +2,16 @@ import { CertfleetError } from '../errors.js';
 import type { AuditInput } from './audit-records.js';
 import * as certificates from './certificates.js';
 import { fromIso, fromIsoOrNull, toIso } from './columns.js';
+import { supersede } from './enrollment.js';
 import { checkLimit, decodeCursor, encodeCursor } from './cursor.js';
 import { guarded } from './driver-errors.js';
-import type { NewCertificate, Page } from './records.js';
+import type { CertificateRecord, NewCertificate, Page } from './records.js';
 import type { Db } from './schema.js';
 import { write, type StoreContext } from './transaction.js';
 
 /*
  * SQL for certificate renewal and rotation campaigns (schema v8,
- * migrations/008_campaigns.ts). Which certificates a campaign targets, when
+ * migrations/008_campaigns.ts; deadlines from schema 011). Which certificates a campaign targets, when
  * a device is notified and when an old certificate retires is decided in
  * lifecycle/; the store makes each step one compare-and-set transaction, so
  * a restart finds every campaign and renewal where it was.
@@ -39,10 +40,13 @@ export interface NewCampaign {
   readonly issuerId: string | null;
   readonly createdBy: string;
   readonly createdAt: Date;
+  /** After this, items whose device has not confirmed fail with reason `deadline`; null or absent: none. */
+  readonly deadlineAt?: Date | null;
 }
 
 export interface CampaignRecord extends NewCampaign {
   readonly status: CampaignStatus;
+  readonly deadlineAt: Date | null;
   readonly updatedAt: Date;
 }
 
@@ -76,6 +80,15 @@ export interface NewRenewal {
   readonly replacesId: string;
   readonly campaignId: string | null;
   readonly graceSeconds: number;
+  /** Who asked, for the status history of the earlier renewals this one supersedes. */
+  readonly actor?: string;
+}
+
+export interface RenewalInserted {
+  /** Names of the policies copied from the old certificate. */
+  readonly policies: string[];
+  /** Earlier renewals of the same certificate never confirmed, revoked `superseded` by this one. */
+  readonly superseded: CertificateRecord[];
 }
 
 export interface CampaignStore {
@@ -99,20 +112,24 @@ export interface CampaignStore {
     certificateId: string,
     from: readonly CampaignItemState[],
     to: CampaignItemState,
-    fields?: { reason?: string | null; notifiedAt?: Date },
+    fields?: { reason?: string | null; notifiedAt?: Date; newCertificateId?: string },
   ): Promise<boolean>;
   /** The item of a running or paused campaign still on its way for this (old) certificate, if any. */
   openItemOfCertificate(certificateId: string): Promise<CampaignItemRecord | undefined>;
+  /** The item (of any campaign) that `newCertificateId` was issued for, if any. */
+  itemOfNewCertificate(newCertificateId: string): Promise<CampaignItemRecord | undefined>;
 }
 
 export interface RenewalStore {
   /**
    * All or nothing: the new certificate (and its first history entry), a
-   * copy of the old one's policy attachments, the link to the old one, and
-   * the old one's open campaign item moved to `issued`. Returns the names of
-   * the policies copied.
+   * copy of the old one's policy attachments, the link to the old one, the
+   * old one's open campaign item moved to `issued`, and earlier renewals of
+   * the old one that were never confirmed revoked `superseded` (the device
+   * evidently did not install them). 'invalid-state' when the old one is no
+   * longer active.
    */
-  insertRenewal(certificate: NewCertificate, renewal: NewRenewal, audit?: AuditInput): Promise<string[]>;
+  insertRenewal(certificate: NewCertificate, renewal: NewRenewal, audit?: AuditInput): Promise<RenewalInserted>;
   getRenewal(certificateId: string): Promise<RenewalRecord | undefined>;
   /**
    * Sets confirmed_at and retire_at once (a second confirmation returns the
@@ -138,6 +155,7 @@ type CampaignsTable = {
   created_by: string;
   created_at: string;
   updated_at: string;
+  deadline_at: string | null;
 };
 
 type CampaignItemsTable = {
@@ -180,6 +198,7 @@ const campaignRecord = (r: CampaignsTable): CampaignRecord => ({
   createdBy: r.created_by,
   createdAt: fromIso(r.created_at),
   updatedAt: fromIso(r.updated_at),
+  deadlineAt: fromIsoOrNull(r.deadline_at),
 });
 
 const itemRecord = (r: CampaignItemsTable): CampaignItemRecord => ({
@@ -219,6 +238,7 @@ export async function createCampaign(ctx: StoreContext, c: NewCampaign, targets:
     created_by: c.createdBy,
     created_at: at,
     updated_at: at,
+    deadline_at: c.deadlineAt ? toIso(c.deadlineAt, 'deadlineAt') : null,
   };
   await write(ctx, `campaign ${c.id}`, audit, async (trx) => {
     await t(trx).insertInto('campaigns').values(row).execute();
@@ -320,7 +340,7 @@ export async function setCampaignItemState(
   certificateId: string,
   from: readonly CampaignItemState[],
   to: CampaignItemState,
-  fields: { reason?: string | null; notifiedAt?: Date } = {},
+  fields: { reason?: string | null; notifiedAt?: Date; newCertificateId?: string } = {},
 ): Promise<boolean> {
   const done = await guarded(`campaign item ${certificateId}`, () =>
     t(ctx.db)
@@ -330,6 +350,7 @@ export async function setCampaignItemState(
         updated_at: toIso(ctx.now(), 'updatedAt'),
         ...(fields.reason !== undefined ? { reason: fields.reason } : {}),
         ...(fields.notifiedAt ? { notified_at: toIso(fields.notifiedAt, 'notifiedAt') } : {}),
+        ...(fields.newCertificateId ? { new_certificate_id: fields.newCertificateId } : {}),
       })
       .where('campaign_id', '=', campaignId)
       .where('certificate_id', '=', certificateId)
@@ -354,9 +375,32 @@ export async function openItemOfCertificate(db: Db, certificateId: string): Prom
   return row && itemRecord(row);
 }
 
-export async function insertRenewal(ctx: StoreContext, certificate: NewCertificate, renewal: NewRenewal, audit?: AuditInput): Promise<string[]> {
+export async function itemOfNewCertificate(db: Db, newCertificateId: string): Promise<CampaignItemRecord | undefined> {
+  const row = await guarded(`certificate ${newCertificateId}`, () =>
+    t(db).selectFrom('campaign_items').selectAll().where('new_certificate_id', '=', newCertificateId).orderBy('updated_at', 'desc').executeTakeFirst(),
+  );
+  return row && itemRecord(row);
+}
+
+export async function insertRenewal(ctx: StoreContext, certificate: NewCertificate, renewal: NewRenewal, audit?: AuditInput): Promise<RenewalInserted> {
   const at = toIso(certificate.createdAt, 'createdAt');
   return write(ctx, `renewal of ${renewal.replacesId}`, undefined, async (trx) => {
+    // A write that changes nothing but checks "still active" and, on PostgreSQL, takes the old
+    // row's lock: two renewals of one certificate run one after the other (as EST re-enrollment).
+    const locked = await trx.updateTable('certificates').set({ status: 'active' }).where('id', '=', renewal.replacesId).where('status', '=', 'active').executeTakeFirst();
+    if (Number(locked.numUpdatedRows) === 0) {
+      const exists = await trx.selectFrom('certificates').select('status').where('id', '=', renewal.replacesId).executeTakeFirst();
+      if (!exists) throw new CertfleetError('not-found', `no certificate ${renewal.replacesId}`);
+      throw new CertfleetError('invalid-state', `certificate ${renewal.replacesId} is no longer active`);
+    }
+    // Asked again before confirming: the earlier new certificate was never installed (or its answer was lost).
+    const superseded: CertificateRecord[] = [];
+    const earlier = await t(trx).selectFrom('certificate_renewals').select('certificate_id').where('replaces_id', '=', renewal.replacesId).where('confirmed_at', 'is', null).where('retired_at', 'is', null).execute();
+    for (const e of earlier) {
+      await t(trx).updateTable('certificate_renewals').set({ retired_at: at }).where('certificate_id', '=', e.certificate_id).execute();
+      const revoked = await supersede(trx, e.certificate_id, at, renewal.actor ?? 'system', `superseded by renewal ${certificate.id}, never confirmed`);
+      if (revoked) superseded.push(revoked.record);
+    }
     // Inside this transaction (transaction() joins the caller's).
     await certificates.insertCertificate({ ...ctx, db: trx }, certificate, audit);
     const policies = await trx
@@ -394,7 +438,7 @@ export async function insertRenewal(ctx: StoreContext, certificate: NewCertifica
         .where('state', 'in', ['pending', 'notified', 'issued'])
         .execute();
     }
-    return policies.map((p) => p.policy_name);
+    return { policies: policies.map((p) => p.policy_name), superseded };
   });
 }
 

@@ -91,4 +91,29 @@ await describeOnBothDialects('connections', ({ fresh }) => {
     assert.equal(byId.get(a2.id)?.disconnectReason, 'client-disconnect');
     assert.equal(byId.get(b1.id)?.disconnectedAt, null, 'another node keeps its open connections');
   });
+
+  it('applies a batch of connects and disconnects in order, in one transaction, reporting what cannot apply', async () => {
+    const { store: s } = await fresh();
+    const existing = connection();
+    await s.recordConnect(existing);
+    const a = connection();
+    const b = connection({ certificateId: a.certificateId });
+    const failures = await s.recordConnectionWrites([
+      { kind: 'connect', connection: a },
+      { kind: 'connect', connection: b },
+      { kind: 'disconnect', id: a.id, at: at(2000), reason: 'client-disconnect' },
+      { kind: 'connect', connection: existing },
+      { kind: 'disconnect', id: randomUUID(), at: at(3000), reason: 'x' },
+      { kind: 'connect', connection: connection({ certificateId: '' }) },
+      { kind: 'disconnect', id: a.id, at: at(4000), reason: 'connection-lost' },
+      { kind: 'disconnect', id: b.id, at: at(5000), reason: '' },
+    ]);
+    assert.deepEqual(failures.map((f) => [f.index, f.error.code]), [[3, 'conflict'], [4, 'not-found'], [5, 'bad-request'], [7, 'bad-request']]);
+    const { items } = await s.listConnections({ certificateId: a.certificateId, limit: 10 });
+    const byId = new Map(items.map((c) => [c.id, c]));
+    assert.deepEqual(byId.get(a.id), { ...a, disconnectedAt: at(2000), disconnectReason: 'client-disconnect' }, 'connect before disconnect; the first close wins');
+    assert.deepEqual(byId.get(b.id), { ...b, disconnectedAt: null, disconnectReason: null });
+    assert.equal((await s.listConnections({ certificateId: existing.certificateId, limit: 10 })).items.length, 1);
+    assert.deepEqual(await s.recordConnectionWrites([]), []);
+  });
 });

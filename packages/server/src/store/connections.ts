@@ -4,6 +4,7 @@ import { checkLimit, decodeCursor, encodeCursor } from './cursor.js';
 import { guarded } from './driver-errors.js';
 import type { ConnectionQuery, ConnectionRecord, NewConnection, Page } from './records.js';
 import type { ConnectionsTable, Db } from './schema.js';
+import { transaction } from './transaction.js';
 
 /* SQL for `connections` (schema v3). Single statements: no transaction needed. */
 
@@ -23,7 +24,12 @@ const MAX_CLIENT_ID = 256;
 const MAX_TEXT = 256;
 
 export async function recordConnect(db: Db, c: NewConnection): Promise<void> {
-  const row: ConnectionsTable = {
+  const row = connectRow(c);
+  await guarded(`connection ${c.id}`, () => db.insertInto('connections').values(row).execute());
+}
+
+function connectRow(c: NewConnection): ConnectionsTable {
+  return {
     id: required(c.id, 'id'),
     certificate_id: required(c.certificateId, 'certificateId'),
     client_id: bounded(c.clientId, MAX_CLIENT_ID),
@@ -33,7 +39,73 @@ export async function recordConnect(db: Db, c: NewConnection): Promise<void> {
     disconnect_reason: null,
     node_id: required(c.nodeId, 'nodeId'),
   };
-  await guarded(`connection ${c.id}`, () => db.insertInto('connections').values(row).execute());
+}
+
+/** One connection-record write of a batch (ConnectionStore.recordConnectionWrites). */
+export type ConnectionWrite =
+  | { readonly kind: 'connect'; readonly connection: NewConnection }
+  | { readonly kind: 'disconnect'; readonly id: string; readonly at: Date; readonly reason: string };
+
+/** A write of a batch that was not applied, by its index in the batch; the others were. */
+export interface ConnectionWriteFailure {
+  readonly index: number;
+  readonly error: CertfleetError;
+}
+
+/**
+ * Applies the writes in order in one transaction: one commit, so one fsync
+ * for the batch instead of one per write (the broker groups its records so;
+ * broker/connection-log.ts). A write that cannot apply (bad fields, a
+ * duplicate id, an unknown id) is reported and skipped without undoing the
+ * others, with the same errors recordConnect and recordDisconnect give; only
+ * a failure of the database itself rejects, and then nothing was written.
+ */
+export async function recordConnectionWrites(db: Db, writes: readonly ConnectionWrite[]): Promise<ConnectionWriteFailure[]> {
+  const failures: ConnectionWriteFailure[] = [];
+  const valid: Array<{ index: number; apply: (trx: Db) => Promise<CertfleetError | undefined> }> = [];
+  writes.forEach((w, index) => {
+    try {
+      valid.push({ index, apply: w.kind === 'connect' ? insertOnce(connectRow(w.connection)) : closeOnce(w.id, toIso(w.at, 'disconnectedAt'), closeReason(w.reason)) });
+    } catch (err) {
+      failures.push({ index, error: err instanceof CertfleetError ? err : new CertfleetError('bad-request', String(err)) });
+    }
+  });
+  if (valid.length === 0) return failures;
+  await guarded(`${valid.length} connection records`, () =>
+    transaction(db, async (trx) => {
+      for (const v of valid) {
+        const error = await v.apply(trx);
+        if (error) failures.push({ index: v.index, error });
+      }
+    }),
+  );
+  return failures.sort((a, b) => a.index - b.index);
+}
+
+/** An insert that reports a duplicate id instead of failing, which would abort the whole transaction on PostgreSQL. */
+function insertOnce(row: ConnectionsTable): (trx: Db) => Promise<CertfleetError | undefined> {
+  return async (trx) => {
+    const result = await trx.insertInto('connections').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    return (result.numInsertedOrUpdatedRows ?? 1n) > 0n ? undefined : new CertfleetError('conflict', `connection ${row.id} already exists`);
+  };
+}
+
+function closeOnce(id: string, disconnectedAt: string, reason: string): (trx: Db) => Promise<CertfleetError | undefined> {
+  return async (trx) => {
+    const result = await trx
+      .updateTable('connections')
+      .set({ disconnected_at: disconnectedAt, disconnect_reason: reason })
+      .where('id', '=', id)
+      .where('disconnected_at', 'is', null)
+      .executeTakeFirst();
+    if (result.numUpdatedRows > 0n) return undefined;
+    const exists = await trx.selectFrom('connections').select('id').where('id', '=', id).executeTakeFirst();
+    return exists === undefined ? new CertfleetError('not-found', `connection ${id} not found`) : undefined;
+  };
+}
+
+function closeReason(reason: string): string {
+  return bounded(required(reason, 'reason'), MAX_TEXT);
 }
 
 /** First close wins: a row already closed is left as it is. */

@@ -333,8 +333,8 @@ export async function enrollWithSecret(ctx: StoreContext, e: SecretEnrollment, a
   });
 }
 
-/** Revokes `superseded` by compare-and-set on active/inactive, with history; null if it is revoked already. */
-async function supersede(trx: Db, id: string, at: string, actor: string, note: string): Promise<{ record: CertificateRecord; from: CertificateRecord['status'] } | null> {
+/** Revokes `superseded` by compare-and-set on active/inactive, with history; null if it is revoked already. Also used by renewal (campaigns.ts). */
+export async function supersede(trx: Db, id: string, at: string, actor: string, note: string): Promise<{ record: CertificateRecord; from: CertificateRecord['status'] } | null> {
   const before = await trx.selectFrom('certificates').select('status').where('id', '=', id).executeTakeFirst();
   if (before === undefined || before.status === 'revoked') return null;
   const row = await trx

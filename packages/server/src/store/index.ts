@@ -20,8 +20,11 @@ export {
   type RenewalRecord,
   type RenewalStore,
 } from './campaigns.js';
+export type { RenewalInserted } from './campaigns.js';
+export type { RenewalPolicyStore } from './renewal-policy.js';
 export type { Store } from './store.js';
 export type { StoreDialect } from './schema.js';
+export type { ConnectionWrite, ConnectionWriteFailure } from './connections.js';
 export { MAX_PAGE_SIZE } from './cursor.js';
 export { MAX_GROUP_DEPTH } from './groups.js';
 export { MAX_POLICY_VERSIONS } from './policies.js';

@@ -1,4 +1,5 @@
 import type { AuditEntry, AuditInput, AuditQuery, AuditVerification } from './audit-records.js';
+import type { ConnectionWrite, ConnectionWriteFailure } from './connections.js';
 import type {
   CaKeyRecord,
   CaProvisioning,
@@ -221,6 +222,8 @@ export interface ConnectionStore {
   recordConnect(connection: NewConnection): Promise<void>;
   /** Closes an open row; a row already closed keeps its first close. 'not-found' for an unknown id. */
   recordDisconnect(id: string, at: Date, reason: string): Promise<void>;
+  /** Several connects and disconnects in order, in one transaction; a write that cannot apply is reported and skipped, not thrown. */
+  recordConnectionWrites(writes: readonly ConnectionWrite[]): Promise<ConnectionWriteFailure[]>;
   /** Newest first; a bad cursor is 'bad-request'. */
   listConnections(query: ConnectionQuery): Promise<Page<ConnectionRecord>>;
   /** The certificate's open connections, on any node, newest first. */

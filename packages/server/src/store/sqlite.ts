@@ -5,7 +5,9 @@ import {
   SqliteDriver,
   type DatabaseConnection,
   type Driver,
+  type SqliteDatabase,
   type SqliteDialectConfig,
+  type SqliteStatement,
 } from 'kysely';
 
 /**
@@ -62,8 +64,11 @@ export class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
 
   constructor(config: SqliteDialectConfig) {
-    super(config);
-    this.#config = config;
+    const database = config.database;
+    const cached = typeof database === 'function' ? async () => new CachedStatements(await database()) : new CachedStatements(database);
+    const withCache = { ...config, database: cached };
+    super(withCache);
+    this.#config = withCache;
   }
 
   override createDriver(): Driver {
@@ -74,5 +79,44 @@ export class ImmediateSqliteDialect extends SqliteDialect {
 class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+/** Distinct SQL texts kept prepared; Kysely's are few (placeholders, not values), IN lists of each length aside. */
+const STATEMENT_CACHE = 512;
+
+/**
+ * Kysely's SQLite driver prepares every query again, and better-sqlite3's
+ * prepare parses and plans the SQL each time: about a quarter of the CPU a
+ * device connect spent in SQL (bench/mqtt-connect.ts profile, `prepare` 7.6 %
+ * of the whole process). This keeps one prepared statement per SQL text, least
+ * recently used out. better-sqlite3 statements are re-prepared by SQLite itself
+ * after a schema change (sqlite3_prepare_v3, https://www.sqlite.org/c3ref/prepare.html),
+ * and Kysely sets no per-statement mode (raw, pluck, expand) that would carry
+ * over. A statement in the middle of an iteration (streamQuery) is busy and
+ * cannot run again: that SQL then gets a fresh statement of its own.
+ */
+export class CachedStatements implements SqliteDatabase {
+  readonly #statements = new Map<string, SqliteStatement & { readonly busy?: boolean }>();
+
+  constructor(private readonly db: SqliteDatabase) {}
+
+  prepare(sql: string): SqliteStatement {
+    const hit = this.#statements.get(sql);
+    if (hit !== undefined) {
+      if (hit.busy) return this.db.prepare(sql);
+      this.#statements.delete(sql);
+      this.#statements.set(sql, hit);
+      return hit;
+    }
+    const statement = this.db.prepare(sql);
+    this.#statements.set(sql, statement);
+    if (this.#statements.size > STATEMENT_CACHE) this.#statements.delete(this.#statements.keys().next().value!);
+    return statement;
+  }
+
+  close(): void {
+    this.#statements.clear();
+    this.db.close();
   }
 }

@@ -2,6 +2,9 @@ import * as attachments from './attachments.js';
 import * as audit from './audit.js';
 import * as campaigns from './campaigns.js';
 import type { CampaignItemRecord, CampaignItemState, CampaignRecord, CampaignStatus, CampaignStore, CampaignTarget, NewCampaign, NewRenewal, RenewalRecord, RenewalStore } from './campaigns.js';
+import type { RenewalInserted } from './campaigns.js';
+import * as renewalPolicy from './renewal-policy.js';
+import type { RenewalPolicyStore } from './renewal-policy.js';
 import type { AuditEntry, AuditInput, AuditQuery, AuditVerification } from './audit-records.js';
 import * as cas from './cas.js';
 import * as certificates from './certificates.js';
@@ -143,6 +146,7 @@ export class Store
     ClaimStore,
     CampaignStore,
     RenewalStore,
+    RenewalPolicyStore,
     ExternalCaStore,
     EnrollmentStore
 {
@@ -311,6 +315,9 @@ export class Store
   recordDisconnect(id: string, at: Date, reason: string): Promise<void> {
     return connections.recordDisconnect(this.#db, id, at, reason);
   }
+  recordConnectionWrites(writes: readonly connections.ConnectionWrite[]): Promise<connections.ConnectionWriteFailure[]> {
+    return connections.recordConnectionWrites(this.#db, writes);
+  }
   listConnections(query: ConnectionQuery): Promise<Page<ConnectionRecord>> { return connections.listConnections(this.#db, query); }
   openConnectionsByCertificate(certificateId: string): Promise<ConnectionRecord[]> {
     return connections.openConnectionsByCertificate(this.#db, certificateId);
@@ -399,16 +406,20 @@ export class Store
     return campaigns.listCampaignItems(this.#db, id, q);
   }
   countNotifiedSince(id: string, since: Date): Promise<number> { return campaigns.countNotifiedSince(this.#db, id, since); }
-  setCampaignItemState(id: string, certificateId: string, from: readonly CampaignItemState[], to: CampaignItemState, f?: { reason?: string | null; notifiedAt?: Date }): Promise<boolean> {
+  setCampaignItemState(id: string, certificateId: string, from: readonly CampaignItemState[], to: CampaignItemState, f?: { reason?: string | null; notifiedAt?: Date; newCertificateId?: string }): Promise<boolean> {
     return campaigns.setCampaignItemState(this.#ctx, id, certificateId, from, to, f);
   }
   openItemOfCertificate(certificateId: string): Promise<CampaignItemRecord | undefined> { return campaigns.openItemOfCertificate(this.#db, certificateId); }
-  insertRenewal(c: NewCertificate, r: NewRenewal, a?: AuditInput): Promise<string[]> { return campaigns.insertRenewal(this.#ctx, c, r, a); }
+  itemOfNewCertificate(newCertificateId: string): Promise<CampaignItemRecord | undefined> { return campaigns.itemOfNewCertificate(this.#db, newCertificateId); }
+  insertRenewal(c: NewCertificate, r: NewRenewal, a?: AuditInput): Promise<RenewalInserted> { return campaigns.insertRenewal(this.#ctx, c, r, a); }
   getRenewal(certificateId: string): Promise<RenewalRecord | undefined> { return campaigns.getRenewal(this.#db, certificateId); }
   confirmRenewal(certificateId: string, at: Date, retireAt: Date): Promise<RenewalRecord> { return campaigns.confirmRenewal(this.#ctx, certificateId, at, retireAt); }
   confirmedWithActiveOld(limit: number): Promise<RenewalRecord[]> { return campaigns.confirmedWithActiveOld(this.#db, limit); }
   renewalsDue(at: Date, limit: number): Promise<RenewalRecord[]> { return campaigns.renewalsDue(this.#db, at, limit); }
   markRenewalRetired(certificateId: string, at: Date): Promise<void> { return campaigns.markRenewalRetired(this.#ctx, certificateId, at); }
+  // RenewalPolicyStore (renewal-policy.ts)
+  renewAfterExpiryDays(caId: string): Promise<number | undefined> { return renewalPolicy.renewAfterExpiryDays(this.#db, caId); }
+  setRenewAfterExpiryDays(caId: string, days: number, a?: AuditInput): Promise<void> { return renewalPolicy.setRenewAfterExpiryDays(this.#ctx, caId, days, a); }
 
   // IssuerRotationStore, TrustBundleStore (rollover.ts)
   insertCrossCertificate(c: CrossCertificateRecord, a?: AuditInput): Promise<void> { return rollover.insertCrossCertificate(this.#ctx, c, a); }

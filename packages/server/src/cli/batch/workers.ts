@@ -32,40 +32,67 @@ const { workerData } = require('node:worker_threads');
 import(workerData.tsx).then((m) => { m.register(); return import(workerData.main); });
 `;
 
+interface Pending {
+  resolve: (r: KeyedDevice[] | undefined) => void;
+  reject: (e: Error) => void;
+}
+
 export class DevicePool {
-  private readonly workers: Worker[] = [];
-  private readonly waiting = new Map<number, { resolve: (r: KeyedDevice[] | undefined) => void; reject: (e: Error) => void }>();
+  private readonly workers: (Worker | undefined)[] = [];
+  /** Tasks each worker has not answered yet, by task id. */
+  private readonly waiting: Map<number, Pending>[] = [];
   private next = 0;
+  private closing = false;
 
   constructor(threads: number = availableParallelism()) {
-    for (let i = 0; i < threads; i++) {
-      const w = new Worker(BOOT, {
-        eval: true,
-        workerData: { tsx: import.meta.resolve('tsx/esm/api'), main: new URL('./worker-main.ts', import.meta.url).href },
-      });
-      w.on('message', (m: Reply) => {
-        const p = this.waiting.get(m.id);
-        if (!p) return;
-        this.waiting.delete(m.id);
-        if (m.error !== undefined) p.reject(new Error(m.error));
-        else p.resolve(m.result);
-      });
-      w.on('error', (err) => {
-        for (const p of this.waiting.values()) p.reject(err);
-        this.waiting.clear();
-      });
-      this.workers.push(w);
-    }
+    for (let i = 0; i < threads; i++) this.start(i);
+  }
+
+  /**
+   * Starts (or restarts) worker `slot`. A worker that fails or exits has its
+   * unanswered tasks rejected (their devices are reported failed and redone
+   * by the next run) and is replaced, so a task is never left waiting on a
+   * thread that is gone.
+   */
+  private start(slot: number): void {
+    const w = new Worker(BOOT, {
+      eval: true,
+      workerData: { tsx: import.meta.resolve('tsx/esm/api'), main: new URL('./worker-main.ts', import.meta.url).href },
+    });
+    const waiting = new Map<number, Pending>();
+    this.workers[slot] = w;
+    this.waiting[slot] = waiting;
+    w.on('message', (m: Reply) => {
+      const p = waiting.get(m.id);
+      if (!p) return;
+      waiting.delete(m.id);
+      if (m.error !== undefined) p.reject(new Error(m.error));
+      else p.resolve(m.result);
+    });
+    let failure: Error | undefined;
+    w.on('error', (err) => (failure = err));
+    w.on('exit', (code) => {
+      const err = new Error(`a batch worker thread stopped (${failure?.message ?? `exit code ${code}`})`);
+      for (const p of waiting.values()) p.reject(err);
+      waiting.clear();
+      if (this.workers[slot] === w) this.workers[slot] = undefined;
+      if (!this.closing) {
+        process.stderr.write(`certfleet batch: ${err.message}; starting another\n`);
+        this.start(slot);
+      }
+    });
   }
 
   get size(): number {
     return this.workers.length;
   }
 
-  private run(worker: Worker, task: Task): Promise<KeyedDevice[] | undefined> {
+  private run(slot: number, task: Task): Promise<KeyedDevice[] | undefined> {
+    const worker = this.workers[slot];
+    if (!worker) return Promise.resolve(runTask(task));
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting[slot]!.set(id, { resolve, reject });
       worker.postMessage({ id, task });
     });
   }
@@ -75,11 +102,12 @@ export class DevicePool {
     if (this.workers.length === 0) return runTask(make([...items])) ?? [];
     const per = Math.ceil(items.length / this.workers.length);
     const runs: Promise<KeyedDevice[] | undefined>[] = [];
-    for (let i = 0; i < this.workers.length && i * per < items.length; i++) runs.push(this.run(this.workers[i]!, make(items.slice(i * per, (i + 1) * per))));
+    for (let i = 0; i < this.workers.length && i * per < items.length; i++) runs.push(this.run(i, make(items.slice(i * per, (i + 1) * per))));
     return (await Promise.all(runs)).flatMap((r) => r ?? []);
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.closing = true;
+    await Promise.all(this.workers.map((w) => w?.terminate()));
   }
 }

@@ -21,6 +21,7 @@ interface Ca {
   pathLen?: number | null;
   autoRegistration?: boolean;
   provisioningTemplate?: string | null;
+  renewAfterExpiryDays?: number;
 }
 
 type Opts = { data: string; json?: boolean };
@@ -47,9 +48,12 @@ const describe = (c: Ca): string =>
     ['path length', c.pathLen === undefined || c.pathLen === null ? '(unlimited)' : String(c.pathLen)],
     ['auto-registration', c.autoRegistration === undefined ? '' : c.autoRegistration ? 'on' : 'off'],
     ['template', c.provisioningTemplate ?? '(none)'],
+    ['renew after expiry', c.renewAfterExpiryDays ? `up to ${c.renewAfterExpiryDays} days` : 'off'],
   ]);
 
-const changed = (c: Ca): string => `CA ${c.name}: status ${c.status}, auto-registration ${c.autoRegistration ? 'on' : 'off'}, template ${c.provisioningTemplate ?? '(none)'}`;
+const changed = (c: Ca): string =>
+  `CA ${c.name}: status ${c.status}, auto-registration ${c.autoRegistration ? 'on' : 'off'}, template ${c.provisioningTemplate ?? '(none)'}` +
+  (c.renewAfterExpiryDays ? `, renewal up to ${c.renewAfterExpiryDays} days after expiry` : ', no renewal after expiry');
 
 export function caCommands(cmd: Command): void {
   const ca = cmd.command('ca').description('certificate authorities');
@@ -113,13 +117,15 @@ export function caCommands(cmd: Command): void {
     .option('--template <name>', 'provisioning template applied on first connection')
     .option('--no-template', 'no provisioning template')
     .option('--crl-shards <n>', 'partition the CRL into N shards (only before the CA has issued certificates)')
-    .action(async (id: string, o: Opts & { autoRegistration?: 'on' | 'off'; template?: string | false; crlShards?: string }) => {
+    .option('--renew-after-expiry <duration>', 'let its device certificates renew up to e.g. 14d after expiry (0 turns it off)')
+    .action(async (id: string, o: Opts & { autoRegistration?: 'on' | 'off'; template?: string | false; crlShards?: string; renewAfterExpiry?: string }) => {
       const body = {
         ...(o.autoRegistration ? { autoRegistration: o.autoRegistration === 'on' } : {}),
         ...(o.crlShards !== undefined ? { crlShards: Number(o.crlShards) } : {}),
         ...(o.template !== undefined ? { provisioningTemplate: o.template === false ? null : o.template } : {}),
+        ...(o.renewAfterExpiry !== undefined ? { renewAfterExpiryDays: parseDays(o.renewAfterExpiry) } : {}),
       };
-      if (Object.keys(body).length === 0) throw new CertfleetError('bad-request', 'nothing to change: give --auto-registration, --template, --no-template or --crl-shards');
+      if (Object.keys(body).length === 0) throw new CertfleetError('bad-request', 'nothing to change: give --auto-registration, --template, --no-template, --crl-shards or --renew-after-expiry');
       const c = await api<Ca>(server(o), 'PATCH', `/api/v1/cas/${seg(id)}`, body);
       print(o.json, c, () => changed(c));
     });

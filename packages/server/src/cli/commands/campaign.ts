@@ -11,6 +11,7 @@ interface Campaign {
   ratePerMinute: number;
   graceSeconds: number;
   issuerId: string | null;
+  deadlineAt?: string | null;
   createdAt: string;
   counts?: Record<string, number>;
 }
@@ -39,6 +40,7 @@ function describe(c: Campaign): string {
     ['rate', `${c.ratePerMinute} devices/minute`],
     ['grace', `${c.graceSeconds} s`],
     ['issuer', c.issuerId ?? "each old certificate's"],
+    ['deadline', c.deadlineAt ?? '(none)'],
     ['created', c.createdAt],
     ...(counts ? ([['items', counts]] as const) : []),
   ]);
@@ -54,7 +56,8 @@ export function campaignCommands(cmd: Command): void {
     .option('--rate <n>', 'devices notified per minute', positiveInt, 60)
     .option('--grace <duration>', 'how long an old certificate stays after its device confirmed the new one', graceSeconds, 7 * 86_400)
     .option('--issuer <caId>', "CA the new certificates come from (default: each old certificate's issuer)")
-    .action(async (o: Opts & { expiringWithin?: string; ca?: string; group?: string; cert: string[]; rate: number; grace: number; issuer?: string }) => {
+    .option('--deadline <duration>', 'give up on devices that have not confirmed after e.g. 30d (their items fail, old certificates stay)')
+    .action(async (o: Opts & { expiringWithin?: string; ca?: string; group?: string; cert: string[]; rate: number; grace: number; issuer?: string; deadline?: string }) => {
       const c = await api<Campaign>(server(o), 'POST', '/api/v1/campaigns', {
         ...(o.expiringWithin ? { expiringWithinDays: parseDays(o.expiringWithin) } : {}),
         ...(o.ca ? { caId: o.ca } : {}),
@@ -63,6 +66,7 @@ export function campaignCommands(cmd: Command): void {
         ratePerMinute: o.rate,
         graceSeconds: o.grace,
         ...(o.issuer ? { issuer: o.issuer } : {}),
+        ...(o.deadline ? { deadlineDays: parseDays(o.deadline) } : {}),
       });
       print(o.json, c, () => describe(c));
     });

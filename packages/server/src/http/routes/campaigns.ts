@@ -29,6 +29,7 @@ const campaignSchema = {
     ratePerMinute: { type: 'integer' },
     graceSeconds: { type: 'integer' },
     issuerId: { type: ['string', 'null'], description: 'the CA the new certificates come from; null: each old certificate\'s issuer' },
+    deadlineAt: { type: ['string', 'null'], format: 'date-time', description: 'after this, items whose device has not confirmed fail (reason deadline); null: no deadline' },
     createdBy: { type: 'string' },
     createdAt: iso,
     updatedAt: iso,
@@ -56,6 +57,7 @@ const campaignView = (c: CampaignRecord) => ({
   ratePerMinute: c.ratePerMinute,
   graceSeconds: c.graceSeconds,
   issuerId: c.issuerId,
+  deadlineAt: c.deadlineAt?.toISOString() ?? null,
   createdBy: c.createdBy,
   createdAt: c.createdAt.toISOString(),
   updatedAt: c.updatedAt.toISOString(),
@@ -78,7 +80,7 @@ const idParams = { type: 'object', properties: { id: { type: 'string', maxLength
 export function campaignRoutes(app: FastifyInstance, s: Services): void {
   const campaigns = s.rotation.campaigns;
 
-  app.post<{ Body: { expiringWithinDays?: number; caId?: string; group?: string; certificateIds?: string[]; ratePerMinute?: number; graceSeconds?: number; issuer?: string } }>(
+  app.post<{ Body: { expiringWithinDays?: number; caId?: string; group?: string; certificateIds?: string[]; ratePerMinute?: number; graceSeconds?: number; issuer?: string; deadlineDays?: number } }>(
     '/api/v1/campaigns',
     {
       config: { scopes: RUN },
@@ -96,6 +98,7 @@ export function campaignRoutes(app: FastifyInstance, s: Services): void {
             ratePerMinute: { type: 'integer', minimum: 1, maximum: 100_000, default: 60 },
             graceSeconds: { type: 'integer', minimum: 0, maximum: 315_360_000, description: 'how long an old certificate stays (inactive) after its device confirmed the new one; default 7 days' },
             issuer: { type: 'string', maxLength: 64, description: 'CA (id or name) the new certificates come from; default each old certificate\'s issuer' },
+            deadlineDays: { type: 'integer', minimum: 1, maximum: 3650, description: 'days after which devices that have not confirmed are given up on (their items fail, reason deadline; old certificates stay); default none' },
           },
         },
         response: { 201: campaignSchema, '4xx': problemSchema },

@@ -39,7 +39,7 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
     async (req) => {
       const ca = await s.authorities.get(req.params.id);
       const mode = ca.kind === 'external' ? await s.externalCas.modeOf(ca.id) : undefined;
-      return { ...caView(ca, await s.authorities.provisioning(ca.id)), ...(mode ? { registrationMode: mode } : {}) };
+      return { ...caView(ca, await s.authorities.provisioning(ca.id)), ...(mode ? { registrationMode: mode } : {}), renewAfterExpiryDays: await s.rotation.afterExpiry.days(ca.id) };
     },
   );
 
@@ -153,7 +153,7 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
     async (req) => caView(await s.revoker.revokeCa(actorOf(req), req.params.id, req.body?.reason ?? 'cACompromise')),
   );
 
-  app.patch<{ Params: { id: string }; Body: { status?: 'active' | 'inactive' | 'revoked'; autoRegistration?: boolean; provisioningTemplate?: string | null; crlShards?: number } }>(
+  app.patch<{ Params: { id: string }; Body: { status?: 'active' | 'inactive' | 'revoked'; autoRegistration?: boolean; provisioningTemplate?: string | null; crlShards?: number; renewAfterExpiryDays?: number } }>(
     '/api/v1/cas/:id',
     {
       config: { scopes: ['admin'] },
@@ -174,6 +174,7 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
               description: 'a JIT template as JSON {thingName, attributes?, groups?, policies?} (provisioning/jit.ts) or a provisioning template name; null clears it',
             },
             crlShards: { type: 'integer', minimum: 1, maximum: 4096, description: 'partition the CRL; only before the CA has issued certificates' },
+            renewAfterExpiryDays: { type: 'integer', minimum: 0, maximum: 3650, description: 'days after expiry a device certificate of this CA may still renew (POST /api/v1/renew-expired); 0, the default, is off' },
           },
         },
         response: { 200: caSchema, '4xx': problemSchema },
@@ -193,9 +194,10 @@ export function caRoutes(app: FastifyInstance, s: Services): void {
         });
       }
       if (b.crlShards !== undefined) await s.authorities.setCrlShards(actor, ca.id, b.crlShards, await s.store.countCertificates({ issuerId: ca.id }));
+      if (b.renewAfterExpiryDays !== undefined) await s.rotation.afterExpiry.setDays(actor, ca.id, b.renewAfterExpiryDays);
       if (b.status === 'revoked') ca = await s.revoker.revokeCa(actor, ca.id);
       else if (b.status) ca = await s.authorities.setStatus(actor, ca.id, b.status);
-      return caView(ca, await s.authorities.provisioning(ca.id));
+      return { ...caView(ca, await s.authorities.provisioning(ca.id)), renewAfterExpiryDays: await s.rotation.afterExpiry.days(ca.id) };
     },
   );
 

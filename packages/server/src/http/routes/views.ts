@@ -51,6 +51,7 @@ export const caSchema = {
     autoRegistration: { type: 'boolean' },
     provisioningTemplate: nullableStr,
     crlShards: { type: 'integer' },
+    renewAfterExpiryDays: { type: 'integer', description: 'days after expiry its device certificates may still renew; 0 is off (single CA views only)' },
     registrationMode: { type: 'string', enum: ['default', 'sni-only'], description: 'CAs registered from outside (kind external) only' },
     certificatePem: str,
   },

@@ -9,6 +9,7 @@ import * as m006 from './006_external_cas.js';
 import * as m007 from './007_enrollment.js';
 import * as m008 from './008_campaigns.js';
 import * as m009 from './009_rollover.js';
+import * as m011 from './011_renew_after_expiry.js';
 
 /*
  * The ordered list of schema versions. Names sort in application order
@@ -29,5 +30,6 @@ export function migrations(ctx: MigrationContext): Record<string, Migration> {
     '007_enrollment': { up: (db) => m007.up(db, ctx), down: (db) => m007.down(db) },
     '008_campaigns': { up: (db) => m008.up(db, ctx), down: (db) => m008.down(db) },
     '009_rollover': { up: (db) => m009.up(db, ctx), down: (db) => m009.down(db) },
+    '011_renew_after_expiry': { up: (db) => m011.up(db, ctx), down: (db) => m011.down(db) },
   };
 }
