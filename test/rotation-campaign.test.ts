@@ -16,7 +16,7 @@
  *   again, and finishes.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
@@ -62,7 +62,20 @@ async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 30
 
 function newKey(thing: string) {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), csr: buildCsrPem({ subject: parseName(`CN=${thing}`), privateKey, publicKey }) };
+  return {
+    key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    csr: buildCsrPem({ subject: parseName(`CN=${thing}`), privateKey, publicKey }),
+    spki: publicKey.export({ format: 'der', type: 'spki' }),
+  };
+}
+
+/** Whether `pem` is a certificate for the public key `spki`. */
+function certifies(pem: unknown, spki: Buffer): boolean {
+  try {
+    return typeof pem === 'string' && new X509Certificate(pem).publicKey.export({ format: 'der', type: 'spki' }).equals(spki);
+  } catch {
+    return false;
+  }
 }
 
 type Behaviour = 'confirms' | 'never-connects-with-new' | 'confirms-with-old';
@@ -77,6 +90,7 @@ class Device {
   #key = '';
   #pending: { cert: string; key: string; id: string } | undefined;
   #busy = false;
+  readonly #clients = new Set<MqttClient>();
 
   constructor(
     readonly thing: string,
@@ -120,6 +134,12 @@ class Device {
         await sleep(300);
       }
     }
+    // Every client is ended at close: one left reconnecting to a stopped server keeps the test process alive.
+    this.#clients.add(c);
+    if (this.closed) {
+      c.end(true);
+      throw new Error(`${this.thing} is closed`);
+    }
     c.on('message', (topic, payload) => void this.#onMessage(topic, payload));
     await c.subscribeAsync(`$certfleet/things/${this.thing}/#`, { qos: 1 });
     this.client = c;
@@ -150,8 +170,10 @@ class Device {
   async #renew(): Promise<void> {
     const base = `$certfleet/things/${this.thing}/certificate`;
     if (!this.#pending) {
-      const { key, csr } = newKey(this.thing);
-      const [outcome, body] = await ask(this.client!, `${base}/renew`, { certificateSigningRequest: csr });
+      const { key, csr, spki } = newKey(this.thing);
+      // Answers carry no request id: a late answer to an earlier request (whose certificate this
+      // request revokes, docs/device-protocol.md) is told apart by the key it certifies.
+      const [outcome, body] = await ask(this.client!, `${base}/renew`, { certificateSigningRequest: csr }, (b) => certifies(b.certificatePem, spki));
       if (outcome !== 'accepted') throw new Error(`renew ${outcome}: ${JSON.stringify(body)}`);
       this.#pending = { cert: body.certificatePem as string, key, id: body.certificateId as string };
       this.renewed++;
@@ -188,7 +210,7 @@ class Device {
 
   close(): void {
     this.closed = true;
-    this.client?.end(true);
+    for (const c of this.#clients) c.end(true);
   }
 
   /** What the device is waiting on, for a failure message. */
@@ -203,18 +225,23 @@ function refusedByServer(err: unknown): boolean {
   return code === 5 || code === 0x87;
 }
 
-/** Publishes a request and resolves with its answer (delivered to this connection alone); 8 s at most. */
-function ask(c: MqttClient, topic: string, body: unknown): Promise<['accepted' | 'rejected', Record<string, unknown>]> {
+/**
+ * Publishes a request and resolves with its answer (delivered to this connection alone); 15 s at
+ * most. An accepted answer `mine` does not recognise belongs to an earlier request and is skipped.
+ */
+function ask(c: MqttClient, topic: string, body: unknown, mine: (b: Record<string, unknown>) => boolean = () => true): Promise<['accepted' | 'rejected', Record<string, unknown>]> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       c.off('message', on);
       reject(new Error(`no answer on ${topic}`));
-    }, 8000);
+    }, 15_000);
     const on = (t: string, payload: Buffer) => {
       if (t !== `${topic}/accepted` && t !== `${topic}/rejected`) return;
+      const answer = JSON.parse(payload.toString()) as Record<string, unknown>;
+      if (t.endsWith('/accepted') && !mine(answer)) return;
       clearTimeout(timer);
       c.off('message', on);
-      resolve([t.endsWith('/accepted') ? 'accepted' : 'rejected', JSON.parse(payload.toString()) as Record<string, unknown>]);
+      resolve([t.endsWith('/accepted') ? 'accepted' : 'rejected', answer]);
     };
     c.on('message', on);
     c.publish(topic, JSON.stringify(body), { qos: 1 });

@@ -17,7 +17,7 @@ import { Certificate } from '@certfleet/pki';
 import { AgentError } from '../errors.js';
 import { rejectionOf, verifiedRequest } from '../http/verified-request.js';
 import type { Identity } from '../slots.js';
-import type { RenewalSlots } from './renew-mqtt.js';
+import type { RenewalSlots } from './renewal-types.js';
 
 export const RENEW_EXPIRED_PATH = '/api/v1/renew-expired';
 

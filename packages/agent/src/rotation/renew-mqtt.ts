@@ -21,11 +21,12 @@ import { Certificate } from '@certfleet/pki';
 import { AgentError } from '../errors.js';
 import { mqttRequest } from '../mqtt/request.js';
 import { certificateTopics } from '../mqtt/topics.js';
-import type { CertificateSlots, Identity } from '../slots.js';
+import type { Identity } from '../slots.js';
+import type { MqttRenewed, RenewalSlots } from './renewal-types.js';
 import { resumeNext } from './resume-next.js';
 
-/** What renewal needs of the slots: CertificateSlots on a device, memory in the simulator. */
-export type RenewalSlots = Pick<CertificateSlots, 'current' | 'next' | 'nextState' | 'nextKey' | 'writeNext' | 'promote' | 'discardNext'>;
+export type { MqttRenewed, RenewalSlots } from './renewal-types.js';
+
 
 export interface MqttRenewal {
   readonly slots: RenewalSlots;
@@ -39,13 +40,6 @@ export interface MqttRenewal {
   readonly timeoutMs?: number;
 }
 
-export interface MqttRenewed {
-  readonly identity: Identity;
-  /** The connection made with the new identity; the caller carries on with it. */
-  readonly client: MqttClient;
-  readonly certificateId: string;
-  readonly retiring: readonly string[];
-}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -14,7 +14,7 @@ import { AgentError } from '../errors.js';
 import { mqttRequest } from '../mqtt/request.js';
 import { certificateTopics } from '../mqtt/topics.js';
 import type { Identity } from '../slots.js';
-import type { MqttRenewed, RenewalSlots } from './renew-mqtt.js';
+import type { MqttRenewed, RenewalSlots } from './renewal-types.js';
 
 export interface PendingNext {
   readonly slots: RenewalSlots;

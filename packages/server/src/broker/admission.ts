@@ -13,6 +13,10 @@
  * provisioning and registration, provisioning/jit.ts): admission then goes
  * on with the stored record, so a provisioned device is admitted on that
  * same connection. The broker only reads; the hook's owner writes.
+ *
+ * A path once validated is kept (verified-paths.ts) for as long as the CA
+ * rows read every second are the same; the certificate's record, and so its
+ * status, is read on every connect, and validity is checked against the clock.
  */
 import { createHash } from 'node:crypto';
 import { Certificate, OID, PkiError, validateChain } from '@certfleet/pki';

@@ -1,247 +1,59 @@
 /**
- * The device endpoint: MQTT 3.1.1 and 5 over mutual TLS (DESIGN.md "Device
- * endpoint"). A node:tls server asks every client for a certificate, runs
- * admission on the chain it sent, and only then hands the socket to the MQTT
- * engine; a refused device never reaches MQTT. Policies decide every connect,
- * publish, subscribe and receive after that (authorization.ts).
+ * The device endpoint on its own port: MQTT 3.1.1 and 5 over mutual TLS
+ * (DESIGN.md "Device endpoint"). A node:tls server asks every client for a
+ * certificate (listener.ts), admission runs on the chain it sent, and only
+ * then is the socket handed to the MQTT engine; a refused device never
+ * reaches MQTT (endpoint.ts). Policies decide every connect, publish,
+ * subscribe and receive after that (authorization.ts). `certfleet serve`
+ * puts one listener in front of an endpoint per tenant instead (node/).
  */
-import { hostname } from 'node:os';
-import type { AddressInfo, Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
-import { createServer, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
-import { CertfleetError } from '../errors.js';
-import type { EventBus } from '../events/index.js';
-import type { Admission, AdmissionResult } from './admission.js';
-import { Authorizer, DEVICE_REQUEST_TOPICS } from './authorization.js';
-import { ConnectionLog, type ConnectionRecordStore } from './connection-log.js';
-import { peerChain } from './peer-chain.js';
-import { MqttEngine, type BrokerLogger } from './engine.js';
-import type { RefusalReason } from './live-connections.js';
-import { brokerMetrics } from './metrics.js';
-import { PolicyLoader, type PolicySources } from './policy-session.js';
-import { RequestRouter, type RequestHandler } from './requests.js';
-import { announce, CaChanges, disconnect, followRegistry } from './registry-events.js';
+import { resolveLimits, startDeviceEndpoint, type DeviceEndpoint, type DeviceEndpointOptions } from './endpoint.js';
+import type { BrokerLogger } from './engine.js';
+import { startDeviceListener } from './listener.js';
 
-export interface BrokerLimits {
-  /** ms a client has to finish the TLS handshake. */
-  readonly handshakeTimeoutMs: number;
-  /** ms from the end of the handshake to CONNECT, admission included. */
-  readonly connectTimeoutMs: number;
-  /** Bytes of one MQTT packet after its fixed header; a larger one closes that connection (MQTT 5: DISCONNECT 0x95). */
-  readonly maxPacketSize: number;
-  /** Topic filters one client may hold; SUBACK 0x80 (MQTT 5: 0x87) for each beyond. */
-  readonly maxSubscriptionsPerClient: number;
-}
+export { DEFAULT_LIMITS, resolveLimits, type BrokerLimits } from './endpoint.js';
 
-export const DEFAULT_LIMITS: BrokerLimits = Object.freeze({
-  handshakeTimeoutMs: 10_000,
-  connectTimeoutMs: 10_000,
-  maxPacketSize: 256 * 1024,
-  maxSubscriptionsPerClient: 100,
-});
-
-export interface BrokerOptions {
+export interface BrokerOptions extends DeviceEndpointOptions {
   /** Default: every address (IPv6 and IPv4 where the host has both). */
   readonly host?: string;
   /** 0 picks a free port; the bound one is returned. */
   readonly port: number;
   /** PEM; `cert` is the server leaf followed by its intermediates (RFC 8446 §4.4.2), so a device holding only the root can verify it. */
   readonly tls: { readonly key: string; readonly cert: string };
-  readonly admission: Pick<Admission, 'admit' | 'invalidate'>;
-  /** Where each connection's certificate, policies and thing are read at CONNECT (the Store has all three). */
-  readonly policies: PolicySources;
-  /** Where connection records go (the Store); without it none are written. */
-  readonly connections?: ConnectionRecordStore;
-  /** The registry's events to follow, and where thing.connected / thing.disconnected go. */
-  readonly events?: EventBus;
-  /** This node's stable name in connection records (default: the host name); one per node sharing a database. */
-  readonly nodeId?: string;
-  readonly limits?: Partial<BrokerLimits>;
-  /** `$certfleet/` request topics devices may publish to (topic filters); default DEVICE_REQUEST_TOPICS. */
-  readonly requestTopics?: readonly string[];
-  /** Answers `$certfleet/` requests (fleet provisioning, renewal, …); their topics join requestTopics and must not overlap. */
-  readonly requests?: RequestHandler | readonly RequestHandler[];
-  readonly now?: () => Date;
-  readonly logger?: BrokerLogger;
 }
 
-export interface RunningBroker {
+export interface RunningBroker extends Omit<DeviceEndpoint, 'accept' | 'close'> {
   readonly port: number;
-  /** Closes every connection of the certificate now, its will unpublished; returns how many. */
-  disconnectCertificate(certificateId: string, reason: string): number;
-  /**
-   * Publishes a platform message (QoS 1) to the subscribers whose policies
-   * allow them to receive it; resolves once handed to them. With `retain` the
-   * broker also keeps it for later subscribers, and an empty retained payload
-   * clears what it kept (MQTT 3.1.1 §3.3.1.3). Refused once the broker is closing.
-   */
-  publish(topic: string, payload: Buffer | string, opts?: { readonly retain?: boolean }): Promise<void>;
   /** Disconnects every client, pending or admitted, waits for their records, and stops listening. */
   close(): Promise<void>;
 }
 
-function remoteOf(socket: Socket): string {
-  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-}
-
-/** Validated once, at start (STYLE.md rule 6). */
-export function resolveLimits(given: Partial<BrokerLimits> = {}): BrokerLimits {
-  const limits = { ...DEFAULT_LIMITS, ...given };
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value <= 0) throw new CertfleetError('bad-request', `broker limit ${name} must be a positive integer, not ${value}`);
-  }
-  // The Remaining Length field cannot say more than 268,435,455 (§2.2.3).
-  if (limits.maxPacketSize > 268_435_455) throw new CertfleetError('bad-request', 'broker limit maxPacketSize is above what MQTT can encode');
-  return limits;
-}
-
 export async function startBroker(opts: BrokerOptions): Promise<RunningBroker> {
   const limits = resolveLimits(opts.limits);
-  const now = opts.now ?? (() => new Date());
   // stderr by default: stdout carries the operator lines `certfleet serve` prints.
   const log: BrokerLogger = opts.logger ?? pino({ name: 'certfleet-broker' }, pino.destination(2));
-  const records = new ConnectionLog(opts.connections, opts.nodeId ?? hostname(), log);
-  await records.recover(now());
-  const refused = (reason: RefusalReason, f: Record<string, unknown>) => {
-    brokerMetrics.admissionsRefused.inc({ reason });
-    log.warn({ reason, ...f }, 'device refused');
-  };
-  const requests = new RequestRouter(opts.requests);
-  const engine = await MqttEngine.start({
-    authorizer: new Authorizer([...(opts.requestTopics ?? DEVICE_REQUEST_TOPICS), ...requests.topics]),
-    requests,
-    policies: new PolicyLoader(opts.policies, (name, err) => log.error({ policy: name, err: String(err) }, 'stored policy document is invalid; its connections are denied everything')),
-    log,
-    now,
-    connectTimeoutMs: limits.connectTimeoutMs,
-    maxPacketSize: limits.maxPacketSize,
-    maxSubscriptionsPerClient: limits.maxSubscriptionsPerClient,
-    onSession(c) {
-      brokerMetrics.connections.inc();
-      records.connected(c, c.connectedAt ?? now());
-      announce(opts.events, c);
-    },
-    onSessionEnd(c, reason, at) {
-      brokerMetrics.connections.dec();
-      records.disconnected(c, at, reason);
-      announce(opts.events, c, reason);
-    },
-    onRefused: refused,
-  });
-  const caChanges = new CaChanges(limits.connectTimeoutMs * 2);
-  const unfollow = opts.events ? followRegistry(opts.events, engine, opts.admission, caChanges) : () => {};
-  // Every TCP connection, from accept to close: close() must end those still
-  // in the handshake or in admission too, which aedes does not know about.
-  const sockets = new Set<Socket>();
-  let closing: Promise<void> | undefined;
-
-  const server = createServer({
-    key: opts.tls.key,
-    cert: opts.tls.cert,
-    // Ask for a client certificate but let admission decide: OpenSSL's trust
-    // store knows nothing of which CAs and certificates are active right now,
-    // and refusing here would leave no reason to log.
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: 'TLSv1.2',
-    handshakeTimeout: limits.handshakeTimeoutMs,
-  });
-
-  server.on('connection', (raw: Socket) => {
-    sockets.add(raw);
-    raw.once('close', () => sockets.delete(raw));
-  });
-  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
-    const reason = err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake-timeout' : 'tls-handshake-failed';
-    brokerMetrics.admissionsRefused.inc({ reason });
-    log.info({ reason, remote: remoteOf(socket), err: err.message }, 'TLS handshake failed');
-    // With a listener here Node leaves the socket open (a timed-out one too): close it.
-    socket.destroy();
-  });
-  server.on('secureConnection', (socket: TLSSocket) => {
-    void admit(socket);
-  });
-
-  async function admit(socket: TLSSocket): Promise<void> {
-    const remote = remoteOf(socket);
-    const since = performance.now();
-    // Until aedes owns the socket, a reset must not become an uncaught 'error'.
-    const early = (err: Error) => log.debug({ remote, err: err.message }, 'connection error during admission');
-    socket.on('error', early);
-    // The socket stays paused: whatever the client sends meanwhile (its
-    // CONNECT) waits in the buffer and is read by aedes, or never read at all.
-    let timer: NodeJS.Timeout | undefined;
-    let result: AdmissionResult | 'timeout';
-    try {
-      result = await Promise.race([
-        opts.admission.admit(peerChain(socket)),
-        new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limits.connectTimeoutMs))),
-      ]);
-    } catch (err) {
-      refused('admission-failed', { remote, detail: err instanceof Error ? err.message : String(err) });
-      socket.destroy();
-      return;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (result === 'timeout') {
-      refused('admission-timeout', { remote, detail: `admission took more than ${limits.connectTimeoutMs} ms` });
-      socket.destroy();
-      return;
-    }
-    if (!result.ok) {
-      refused(result.reason, { remote, detail: result.detail });
-      socket.destroy();
-      return;
-    }
-    const distrusted = caChanges.disabledSince(result.caIds, since);
-    if (distrusted !== undefined) {
-      refused('ca-not-active', { remote, certificateId: result.certificateId, detail: `CA ${distrusted} was deactivated during admission` });
-      socket.destroy();
-      return;
-    }
-    if (closing || socket.destroyed) {
-      socket.destroy();
-      return;
-    }
-    socket.off('error', early);
-    const { certificateId, thingName, subjectCn, caIds } = result;
-    engine.attach(socket, { certificateId, thingName, subjectCn, caIds }, remote);
-  }
-
+  const endpoint = await startDeviceEndpoint({ ...opts, logger: log });
+  let listener;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port, opts.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    listener = await startDeviceListener({
+      ...(opts.host === undefined ? {} : { host: opts.host }),
+      port: opts.port,
+      tls: opts.tls,
+      handshakeTimeoutMs: limits.handshakeTimeoutMs,
+      log,
+      route: () => endpoint,
     });
   } catch (err) {
-    unfollow();
-    await engine.close();
+    await endpoint.close();
     throw err;
   }
-  server.on('error', (err) => log.error({ err: err.message }, 'MQTT listener error'));
-  const port = (server.address() as AddressInfo).port;
-
-  const close = async () => {
-    unfollow();
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-    await engine.close();
-    for (const s of sockets) s.destroy();
-    await stopped;
-    // Every session's end is queued by now (aedes.close waits for each client).
-    await records.flush();
-  };
+  let closing: Promise<void> | undefined;
   return {
-    port,
-    disconnectCertificate: (certificateId, reason) => disconnect(engine, (c) => c.identity.certificateId === certificateId, reason),
-    publish: async (topic, payload, o) => {
-      if (closing) throw new CertfleetError('unavailable', 'the broker is closing');
-      await engine.publish(topic, typeof payload === 'string' ? Buffer.from(payload) : payload, 1, o?.retain ?? false);
-    },
-    close: () => (closing ??= close()),
+    port: listener.port,
+    disconnectCertificate: (certificateId, reason) => endpoint.disconnectCertificate(certificateId, reason),
+    publish: (topic, payload, o) => endpoint.publish(topic, payload, o),
+    // Stop accepting; the endpoint ends every session (each recorded as a shutdown); then whatever is left is cut.
+    close: () => (closing ??= listener.close(() => endpoint.close())),
   };
 }

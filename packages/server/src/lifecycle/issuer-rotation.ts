@@ -12,18 +12,20 @@ import {
   prepareIssuance,
   PROFILES,
   sha256Hex,
+  validateChain,
   withPathLen,
 } from '@certfleet/pki';
 import { CertfleetError } from '../errors.js';
-import type { Authorities } from '../registry/authorities.js';
-import { audit, type Actor } from '../registry/actor.js';
+import { SETTING_ISSUER, type Authorities } from '../registry/authorities.js';
+import { audit, SYSTEM, type Actor } from '../registry/actor.js';
+import type { Revoker } from '../revocation/revoker.js';
 import type { Signer } from '../signer/signer.js';
-import type { CaRecord, CaStore, CrossCertificateRecord, DependentCertificate, IssuerRotationStore, Page, PageRequest } from '../store/index.js';
+import type { CaRecord, CaStore, CertificateStore, CrossCertificateRecord, DefaultIssuerStore, DependentCertificate, IssuerRotationStore, Page, PageRequest } from '../store/index.js';
 
 const DAY = 86_400_000;
 
 export interface IssuerRotationDeps {
-  readonly store: IssuerRotationStore & Pick<CaStore, 'listCas'>;
+  readonly store: IssuerRotationStore & Pick<CaStore, 'listCas'> & DefaultIssuerStore & Pick<CertificateStore, 'getCertificate'>;
   readonly authorities: Authorities;
   readonly signer: Signer;
   readonly now: () => Date;
@@ -43,6 +45,21 @@ export class StillDependedOn extends CertfleetError {
     readonly dependents: number,
   ) {
     super('invalid-state', `${dependents} active certificates still depend on CA ${ca.name}; re-issue them first, or retire with force`);
+  }
+}
+
+/** Retiring the CA new certificates are issued from (or a CA above it) before another is the default. */
+export class DefaultIssuerInUse extends CertfleetError {
+  constructor(
+    readonly ca: CaRecord,
+    readonly defaultIssuer: CaRecord,
+  ) {
+    super(
+      'conflict',
+      ca.id === defaultIssuer.id
+        ? `CA ${ca.name} is the default issuer: make another CA the default issuer first (certfleet ca set-default)`
+        : `CA ${ca.name} is above the default issuer ${defaultIssuer.name}: make a CA outside it the default issuer first (certfleet ca set-default)`,
+    );
   }
 }
 
@@ -119,10 +136,76 @@ export class IssuerRotation {
   async retire(actor: Actor, caId: string, force = false): Promise<{ ca: CaRecord; dependents: number }> {
     const ca = await this.deps.authorities.get(caId);
     if (ca.status === 'revoked') throw new CertfleetError('invalid-state', `CA ${ca.name} is revoked, which is final`);
-    const dependents = await this.deps.store.countDependents(subtree(await this.deps.store.listCas(), ca.id));
+    const below = subtree(await this.deps.store.listCas(), ca.id);
+    // Even forced: issuance, EST and fleet provisioning would fail from then on.
+    const current = await this.deps.authorities.defaultIssuerId().catch(() => undefined);
+    if (current !== undefined && below.includes(current)) throw new DefaultIssuerInUse(ca, await this.deps.authorities.get(current));
+    const dependents = await this.deps.store.countDependents(below);
     if (dependents > 0 && !force) throw new StillDependedOn(ca, dependents);
     const retired = await this.deps.authorities.setStatus(actor, ca.id, 'inactive');
     return { ca: retired, dependents };
+  }
+
+  /**
+   * Makes `caId` the CA new certificates are issued from when a request
+   * names none: `cert issue`, `POST /certificates`, EST (its `cacerts` too,
+   * RFC 7030 §4.1), fleet provisioning, manufacturing batches and the node's
+   * own TLS certificate all read the default issuer each time. Only an
+   * intermediate made in certfleet (roots sign CAs, not devices; an external
+   * CA's key is not here), active and in its validity, under CAs that are
+   * all active and valid too: a certificate it issues must chain to a root
+   * the broker admits under (DESIGN.md row 5).
+   */
+  async setDefaultIssuer(actor: Actor, caId: string): Promise<{ ca: CaRecord; previous: string | undefined }> {
+    const ca = await this.deps.authorities.get(caId);
+    if (ca.kind === 'external') throw new CertfleetError('bad-request', `CA ${ca.name} was registered from outside: certfleet holds no key for it and cannot issue under it`);
+    if (ca.kind === 'root') throw new CertfleetError('bad-request', `CA ${ca.name} is a root: roots sign CAs, not devices; make an intermediate under it the default issuer`);
+    const now = this.deps.now();
+    for (let c: CaRecord | undefined = ca, depth = 0; c; depth++) {
+      if (depth > 8) throw new CertfleetError('internal', 'CA hierarchy deeper than 8: a parent loop?');
+      const what = c === ca ? `CA ${c.name}` : `CA ${c.name} above ${ca.name}`;
+      if (c.status !== 'active') throw new CertfleetError('invalid-state', `${what} is ${c.status}: only an active CA can be the default issuer`);
+      if (c.notAfter <= now) throw new CertfleetError('invalid-state', `${what} expired at ${c.notAfter.toISOString()}`);
+      if (c.notBefore > now) throw new CertfleetError('invalid-state', `${what} is not valid before ${c.notBefore.toISOString()}`);
+      c = c.parentId === null ? undefined : await this.deps.authorities.get(c.parentId);
+    }
+    const previous = await this.deps.authorities.defaultIssuerId().catch(() => undefined);
+    if (previous !== ca.id) {
+      await this.deps.store.putDefaultIssuer(SETTING_ISSUER, ca.id, audit(actor, 'ca.set-default-issuer', `ca:${ca.id}`, { from: previous ?? null, to: ca.id }));
+    }
+    return { ca, previous };
+  }
+
+  /**
+   * Whether the node's own TLS certificate `leaf` should be re-issued by the
+   * default issuer (node/tls.ts, at start): it came from another CA, and a
+   * client holding only `trusted` (the node's ca.pem, which the CLI and
+   * devices pin) still verifies a certificate of the default issuer — its
+   * chain ends at that root or passes a cross certificate from it (RFC 4158
+   * §2.3). Otherwise the node keeps its certificate rather than lock them out.
+   */
+  async serverCertificateMoves(leaf: Certificate, trusted: Certificate): Promise<boolean> {
+    const issuerId = await this.deps.authorities.defaultIssuerId();
+    const current = await this.deps.store.getCertificate(sha256Hex(leaf.der));
+    if (current ? current.issuerId === issuerId : leaf.issuerDer.equals((await this.deps.authorities.issuer(issuerId)).cert.subjectDer)) return false;
+    const [issuer, ...above] = await this.deps.authorities.chain(issuerId);
+    try {
+      validateChain(issuer!, { intermediates: above, roots: [trusted], at: this.deps.now() });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The node's previous TLS certificate, replaced by one of the default issuer: superseded (RFC 5280 §5.3.1), so nothing active depends on the old issuer for it. */
+  async serverCertificateReplaced(revoker: Pick<Revoker, 'revoke'>, old: Certificate): Promise<void> {
+    const record = await this.deps.store.getCertificate(sha256Hex(old.der));
+    if (record?.status === 'active') await revoker.revoke(SYSTEM, record.id, 'superseded', 'the node moved to the default issuer');
+  }
+
+  /** The CA new certificates are issued from unless a request names another. */
+  async defaultIssuer(): Promise<CaRecord> {
+    return this.deps.authorities.get(await this.deps.authorities.defaultIssuerId());
   }
 }
 

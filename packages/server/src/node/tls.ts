@@ -3,7 +3,7 @@
  * host's name) from the issuing CA, sent with its intermediates so a device
  * holding only the root (ca.pem) can verify it.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Certificate, type GeneralName } from '@certfleet/pki';
 import { writePrivate, type DataDir } from '../config/data-dir.js';
@@ -35,5 +35,11 @@ function nodeCertificate(s: Services) {
 export async function serverTls(s: Services, dir: DataDir, names?: readonly string[]): Promise<{ key: string; cert: string }> {
   const leaf = Certificate.fromPem(readFileSync(dir.tlsCert, 'utf8'));
   if (leaf.notAfter().getTime() - s.now().getTime() < RENEW_BEFORE_DAYS * 86_400_000) await issueServerCertificate(s, dir, names);
+  // After `certfleet ca set-default`: move to the default issuer if clients pinning ca.pem still verify its chain (lifecycle/issuer-rotation.ts).
+  const served = Certificate.fromPem(readFileSync(dir.tlsCert, 'utf8'));
+  if (existsSync(dir.caFile) && (await s.issuerRotation.serverCertificateMoves(served, Certificate.fromPem(readFileSync(dir.caFile, 'utf8'))))) {
+    await issueServerCertificate(s, dir, names);
+    await s.issuerRotation.serverCertificateReplaced(s.revoker, served);
+  }
   return { key: readFileSync(dir.tlsKey, 'utf8'), cert: readFileSync(dir.tlsCert, 'utf8') };
 }

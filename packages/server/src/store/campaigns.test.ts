@@ -137,7 +137,7 @@ await describeOnBothDialects('campaigns and renewals', ({ store }) => {
 
     // Confirmed: a third renewal of the old certificate, now inactive, is refused.
     await s.confirmRenewal(second.id, at(3 * MINUTE), at(3 * MINUTE));
-    await s.setCertificateStatus(old.id, 'inactive');
+    await s.setCertificateStatus(old.id, 'active', 'inactive', { actor: 'system', at: at(3 * MINUTE), reason: 'renewed' });
     await rejectsWith(s.insertRenewal(certificateFixture(f.ca.id, { thingName: f.thing }), { replacesId: old.id, campaignId: null, graceSeconds: 0 }), 'invalid-state');
     assert.equal((await s.getCertificate(second.id))?.status, 'active', 'a confirmed renewal is never superseded');
   });
@@ -167,7 +167,7 @@ await describeOnBothDialects('campaigns and renewals', ({ store }) => {
     assert.equal(await s.renewAfterExpiryDays('f'.repeat(64)), undefined);
     await rejectsWith(s.setRenewAfterExpiryDays('f'.repeat(64), 1), 'not-found');
     await rejectsWith(s.setRenewAfterExpiryDays(ca.id, -1), 'bad-request');
-    const log = await s.listAudit({ target: `ca:${ca.id}`, limit: 10 });
+    const log = await s.listAuditLog({ target: `ca:${ca.id}`, limit: 10 });
     assert.deepEqual(log.items.map((e) => e.action), ['ca.set-renew-after-expiry']);
   });
 

@@ -1,22 +1,10 @@
 import { sql } from 'kysely';
-import type { Finding as StoredFindingInput } from './finding-records.js';
-import type {
-  AuditFindingQuery,
-  AuditFindingRecord,
-  AuditRunRecord,
-  AuditRunResult,
-  FindingTables,
-  NewAuditRun,
-  RsaCertificateRow,
-  SilentDeviceRow,
-} from './finding-records.js';
+import type { AuditFindingQuery, AuditFindingRecord, AuditRunRecord, FindingTables, RsaCertificateRow, SilentDeviceRow } from './finding-records.js';
 import { fromIso, fromIsoOrNull, toIso } from './columns.js';
 import { checkLimit, decodeCursor, encodeCursor } from './cursor.js';
 import { guarded } from './driver-errors.js';
 import type { Page, PageRequest } from './records.js';
 import type { Db } from './schema.js';
-import { transaction, type StoreContext } from './transaction.js';
-import { createHash } from 'node:crypto';
 
 /*
  * SQL for stored audit results (`audit_runs`, `audit_findings`, schema 009)
@@ -26,96 +14,8 @@ import { createHash } from 'node:crypto';
 
 const tables = (db: Db) => db.withTables<FindingTables>();
 
-/** A finding is one (reason, resource) pair: the same problem found again is the same finding. */
-export function findingId(f: Pick<StoredFindingInput, 'reasonCode' | 'resourceType' | 'resource'>): string {
-  return createHash('sha256').update(`${f.reasonCode}\u0000${f.resourceType}\u0000${f.resource}`).digest('hex').slice(0, 32);
-}
-
-// Rows per statement: under SQLite's 32,766 bound parameters and pg's 65,535 with room to spare.
-const BATCH = 500;
-
-/**
- * One transaction: the run, every finding upserted (found again: last seen
- * moves; new or resolved before: first seen is now), and every open finding
- * this run did not find marked resolved. Returns the findings that are new.
- */
-export async function recordAuditRun(ctx: StoreContext, run: NewAuditRun, findings: readonly StoredFindingInput[]): Promise<AuditRunResult> {
-  const at = toIso(run.finishedAt, 'finishedAt');
-  const unique = new Map<string, StoredFindingInput>();
-  for (const f of findings) unique.set(findingId(f), f);
-  return guarded('audit run', () =>
-    transaction(ctx.db, async (trx) => {
-      const t = tables(trx);
-      const fresh: string[] = [];
-      const ids = [...unique.keys()];
-      for (let i = 0; i < ids.length; i += BATCH) {
-        const batch = ids.slice(i, i + BATCH);
-        const open = new Set(
-          (await t.selectFrom('audit_findings').select('id').where('id', 'in', batch).where('resolved_at', 'is', null).execute()).map((r) => r.id),
-        );
-        const rows = batch.map((id) => {
-          const f = unique.get(id)!;
-          if (!open.has(id)) fresh.push(id);
-          return {
-            id,
-            reason_code: f.reasonCode,
-            resource_type: f.resourceType,
-            resource: f.resource,
-            severity: f.severity,
-            message: f.message,
-            mitigations: JSON.stringify(f.mitigations),
-            first_seen: at,
-            last_seen: at,
-            last_run_id: run.id,
-            resolved_at: null,
-          };
-        });
-        await t
-          .insertInto('audit_findings')
-          .values(rows)
-          .onConflict((oc) =>
-            oc.column('id').doUpdateSet((eb) => ({
-              severity: eb.ref('excluded.severity'),
-              message: eb.ref('excluded.message'),
-              mitigations: eb.ref('excluded.mitigations'),
-              last_seen: eb.ref('excluded.last_seen'),
-              last_run_id: eb.ref('excluded.last_run_id'),
-              // Found again after being resolved: a new occurrence, seen first now.
-              first_seen: sql<string>`case when audit_findings.resolved_at is null then audit_findings.first_seen else excluded.first_seen end`,
-              resolved_at: null,
-            })),
-          )
-          .execute();
-      }
-      const resolved = await t
-        .updateTable('audit_findings')
-        .set({ resolved_at: at })
-        .where('resolved_at', 'is', null)
-        .where('last_run_id', '<>', run.id)
-        .executeTakeFirst();
-      const record: AuditRunRecord = {
-        ...run,
-        findings: unique.size,
-        newFindings: fresh.length,
-        resolvedFindings: Number(resolved.numUpdatedRows),
-      };
-      await t
-        .insertInto('audit_runs')
-        .values({
-          id: run.id,
-          started_at: toIso(run.startedAt, 'startedAt'),
-          finished_at: at,
-          trigger: run.trigger,
-          options: JSON.stringify(run.options),
-          findings: record.findings,
-          new_findings: record.newFindings,
-          resolved_findings: record.resolvedFindings,
-        })
-        .execute();
-      return { run: record, newFindingIds: fresh };
-    }),
-  );
-}
+// Recording a run: finding-runs.ts.
+export { findingId, recordAuditRun } from './finding-runs.js';
 
 const FINDING_COLUMNS = ['id', 'reason_code', 'resource_type', 'resource', 'severity', 'message', 'mitigations', 'first_seen', 'last_seen', 'last_run_id', 'resolved_at'] as const;
 

@@ -22,6 +22,7 @@ export {
 } from './campaigns.js';
 export type { RenewalInserted } from './campaigns.js';
 export type { RenewalPolicyStore } from './renewal-policy.js';
+export type { DefaultIssuerStore } from './default-issuer.js';
 export type { Store } from './store.js';
 export type { StoreDialect } from './schema.js';
 export type { ConnectionWrite, ConnectionWriteFailure } from './connections.js';

@@ -275,3 +275,4 @@ export interface SettingsStore {
 /** Issuer rotation and trust-anchor rollover (rollover.ts); stored audit results and the audit's fleet-wide reads (finding-records.ts). */
 export type { IssuerRotationStore, TrustBundleStore } from './rollover.js';
 export type { AuditFindingStore, AuditQueryStore } from './finding-records.js';
+export type { DefaultIssuerStore } from './default-issuer.js';

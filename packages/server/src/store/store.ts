@@ -100,6 +100,7 @@ import * as webhooks from './webhooks.js';
 import * as rollover from './rollover.js';
 import type { CrossCertificateRecord, DependentCertificate, IssuerRotationStore, TrustBundleStore, TrustBundleVersionRecord } from './rollover.js';
 import * as findings from './findings.js';
+import * as defaultIssuer from './default-issuer.js';
 import type { AuditFindingQuery, AuditFindingRecord, AuditFindingStore, AuditQueryStore, AuditRunRecord, AuditRunResult, Finding, NewAuditRun, RsaCertificateRow, SilentDeviceRow } from './finding-records.js';
 import * as externalCas from './registration-codes.js';
 import type { ExternalCaRecord, ExternalCaRegistration, ExternalCaStore, NewRegistrationCode } from './registration-codes.js';
@@ -438,6 +439,8 @@ export class Store
   thingsWithActiveCertificates(page: PageRequest): Promise<Page<string>> { return rollover.thingsWithActiveCertificates(this.#db, page); }
   countThingsWithActiveCertificates(): Promise<number> { return rollover.countThingsWithActiveCertificates(this.#db); }
 
+  // DefaultIssuerStore (default-issuer.ts)
+  putDefaultIssuer(key: string, caId: string, a: AuditInput): Promise<void> { return defaultIssuer.putDefaultIssuer(this.#ctx, key, caId, a); }
   // AuditFindingStore, AuditQueryStore (findings.ts)
   recordAuditRun(run: NewAuditRun, f: readonly Finding[]): Promise<AuditRunResult> { return findings.recordAuditRun(this.#ctx, run, f); }
   listFindings(q: AuditFindingQuery): Promise<Page<AuditFindingRecord>> { return findings.listFindings(this.#db, q); }

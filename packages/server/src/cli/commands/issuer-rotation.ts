@@ -1,4 +1,4 @@
-/** certfleet ca cross-sign | dependents | retire: issuer rotation. */
+/** certfleet ca cross-sign | dependents | retire | set-default | default: issuer rotation. */
 import type { Command } from 'commander';
 import { api } from '../client.js';
 import { table } from '../format.js';
@@ -18,6 +18,16 @@ export function issuerRotationCommands(ca: Command): void {
     .action(async (id: string, o: Opts & { limit: string }) => {
       const d = await api<{ count: number; items: Array<{ id: string; thingName: string | null; subject: string; notAfter: string; issuerId: string }> }>(server(o), 'GET', `/api/v1/cas/${seg(id)}/dependents?limit=${seg(o.limit)}`);
       print(o.json, d, () => `${d.count} active certificates depend on ${id}${d.items.length ? `\n${table(d.items, ['id', 'thingName', 'subject', 'issuerId', 'notAfter'])}` : ''}`);
+    });
+  withServer(ca.command('set-default <ca>').description('make an active intermediate CA the default issuer: new certificates, EST and fleet provisioning are issued from it'))
+    .action(async (id: string, o: Opts) => {
+      const r = await api<{ ca: { id: string; name: string }; previous: string | null }>(server(o), 'PUT', '/api/v1/cas/default-issuer', { caId: id });
+      print(o.json, r, () => `CA ${r.ca.name} (${r.ca.id}) is the default issuer${r.previous && r.previous !== r.ca.id ? ` (was ${r.previous})` : ''}`);
+    });
+  withServer(ca.command('default').description('the default issuer'))
+    .action(async (o: Opts) => {
+      const r = await api<{ ca: { id: string; name: string; status: string; notAfter: string } }>(server(o), 'GET', '/api/v1/cas/default-issuer');
+      print(o.json, r, () => `${r.ca.name} (${r.ca.id}), ${r.ca.status}, valid until ${r.ca.notAfter}`);
     });
   withServer(ca.command('retire <ca>').description('retire a CA (inactive); refused while active certificates depend on it'))
     .option('--force', 'retire it even so')

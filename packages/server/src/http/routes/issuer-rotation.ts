@@ -1,4 +1,4 @@
-/** /api/v1/cas/{id}/cross-sign, …/cross-certificates, …/dependents, …/retire: issuer rotation. */
+/** /api/v1/cas/{id}/cross-sign, …/cross-certificates, …/dependents, …/retire, /api/v1/cas/default-issuer: issuer rotation. */
 import type { FastifyInstance } from 'fastify';
 import { encodePem } from '@certfleet/pki';
 import { StillDependedOn } from '../../lifecycle/issuer-rotation.js';
@@ -88,12 +88,38 @@ export function issuerRotationRoutes(app: FastifyInstance, s: Services): void {
     },
   );
 
+  const defaultIssuerSchema = { type: 'object', properties: { ca: caSchema, previous: { type: ['string', 'null'], description: 'the CA that was the default issuer before' } } } as const;
+
+  app.get(
+    '/api/v1/cas/default-issuer',
+    { config: { scopes: READ }, schema: { summary: 'The CA new certificates are issued from when a request names none', tags: ['cas'], response: { 200: { type: 'object', properties: { ca: caSchema } }, '4xx': problemSchema } } },
+    async () => ({ ca: caView(await s.issuerRotation.defaultIssuer()) }),
+  );
+
+  app.put<{ Body: { caId: string } }>(
+    '/api/v1/cas/default-issuer',
+    {
+      config: { scopes: ['admin'] },
+      schema: {
+        summary:
+          'Make an active intermediate CA made in certfleet the default issuer: certificate issuance, EST (and its cacerts), fleet provisioning, batches and the TLS certificate the node issues itself come from it from now on. 400 for a root or an external CA, 409 for an inactive, revoked or expired one',
+        tags: ['cas'],
+        body: { type: 'object', required: ['caId'], additionalProperties: false, properties: { caId: { type: 'string', minLength: 1, maxLength: 64, description: 'the CA, id or name' } } },
+        response: { 200: defaultIssuerSchema, '4xx': problemSchema },
+      },
+    },
+    async (req) => {
+      const r = await s.issuerRotation.setDefaultIssuer(actorOf(req), req.body.caId);
+      return { ca: caView(r.ca), previous: r.previous ?? null };
+    },
+  );
+
   app.post<{ Params: { id: string }; Body: { force?: boolean } | undefined }>(
     '/api/v1/cas/:id/retire',
     {
       config: { scopes: ['admin'] },
       schema: {
-        summary: 'Retire a CA (inactive: it signs nothing more and the broker admits nothing under it); 409 with `dependents` while active certificates depend on it, unless `force`',
+        summary: 'Retire a CA (inactive: it signs nothing more and the broker admits nothing under it); 409 with `dependents` while active certificates depend on it, unless `force`; 409 while it is (or is above) the default issuer, even with `force`',
         tags: ['cas'],
         params,
         body: { type: ['object', 'null'], additionalProperties: false, properties: { force: { type: 'boolean' } } },
