@@ -33,14 +33,24 @@ import(workerData.tsx).then((m) => { m.register(); return import(workerData.main
 `;
 
 interface Pending {
+  task: Task;
   resolve: (r: KeyedDevice[] | undefined) => void;
   reject: (e: Error) => void;
 }
+
+/**
+ * A task unanswered for this long has its worker replaced and is run on the
+ * main thread instead. A slice of a chunk takes about a second even on a
+ * loaded machine; a worker has been seen to stop answering in the middle of
+ * one (threads idle, no error, no exit), and a batch must never hang on it.
+ */
+const TASK_TIMEOUT_MS = 60_000;
 
 export class DevicePool {
   private readonly workers: (Worker | undefined)[] = [];
   /** Tasks each worker has not answered yet, by task id. */
   private readonly waiting: Map<number, Pending>[] = [];
+  private readonly retire: ((why: string) => void)[] = [];
   private next = 0;
   private closing = false;
 
@@ -49,10 +59,10 @@ export class DevicePool {
   }
 
   /**
-   * Starts (or restarts) worker `slot`. A worker that fails or exits has its
-   * unanswered tasks rejected (their devices are reported failed and redone
-   * by the next run) and is replaced, so a task is never left waiting on a
-   * thread that is gone.
+   * Starts (or restarts) worker `slot`. A worker that fails, exits or stops
+   * answering is replaced, and its unanswered tasks run on the main thread:
+   * tasks are idempotent (a key on disk is used again, links are replaced),
+   * so a task the worker half did is simply done again.
    */
   private start(slot: number): void {
     const w = new Worker(BOOT, {
@@ -70,17 +80,31 @@ export class DevicePool {
       else p.resolve(m.result);
     });
     let failure: Error | undefined;
-    w.on('error', (err) => (failure = err));
-    w.on('exit', (code) => {
-      const err = new Error(`a batch worker thread stopped (${failure?.message ?? `exit code ${code}`})`);
-      for (const p of waiting.values()) p.reject(err);
+    let retired = false;
+    const retire = (why: string) => {
+      if (retired) return;
+      retired = true;
+      w.removeAllListeners('message');
+      // Not awaited: a thread stuck in a native wait may never acknowledge.
+      void w.terminate();
+      const orphans = [...waiting.values()];
       waiting.clear();
       if (this.workers[slot] === w) this.workers[slot] = undefined;
       if (!this.closing) {
-        process.stderr.write(`certfleet batch: ${err.message}; starting another\n`);
+        process.stderr.write(`certfleet batch: a worker thread stopped (${why}); its work runs here, another starts\n`);
         this.start(slot);
       }
-    });
+      for (const p of orphans) {
+        try {
+          p.resolve(runTask(p.task));
+        } catch (err) {
+          p.reject(err as Error);
+        }
+      }
+    };
+    this.retire[slot] = retire;
+    w.on('error', (err) => (failure = err));
+    w.on('exit', (code) => retire(failure?.message ?? `exit code ${code}`));
   }
 
   get size(): number {
@@ -92,7 +116,12 @@ export class DevicePool {
     if (!worker) return Promise.resolve(runTask(task));
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.waiting[slot]!.set(id, { resolve, reject });
+      const timer = setTimeout(() => this.retire[slot]?.(`no answer in ${TASK_TIMEOUT_MS / 1000} s`), TASK_TIMEOUT_MS);
+      const done = <A extends unknown[]>(f: (...a: A) => void) => (...a: A) => {
+        clearTimeout(timer);
+        f(...a);
+      };
+      this.waiting[slot]!.set(id, { task, resolve: done(resolve), reject: done(reject) });
       worker.postMessage({ id, task });
     });
   }
