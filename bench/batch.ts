@@ -93,6 +93,7 @@ try {
   const wall = (performance.now() - began) / 1000;
   const serverCpu = cpuSeconds(server.pid) - serverCpu0;
   if (r.code !== 0) throw new Error(`batch create failed: ${r.stderr.slice(-2000)}`);
+  for (const line of r.stderr.split('\n')) if (line.startsWith('certfleet batch:')) console.log(line);
   const summary = JSON.parse(r.stdout) as { issued: number; failed: unknown[]; seconds: number; devicesPerSecond: number };
   if (summary.issued !== N || summary.failed.length > 0) throw new Error(`batch create issued ${summary.issued} of ${N}`);
   const devices = (JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { devices: { certPath: string; chainPath: string; caPath: string }[] }).devices;

@@ -194,6 +194,7 @@ describe('certfleet-agent run', () => {
     const persisted = JSON.parse(readFileSync(join(d.dir, 'time-floor.json'), 'utf8')) as { floor: string };
     assert.ok(Math.abs(Date.parse(persisted.floor) - Date.now()) < 5 * 60_000, 'and survives a reboot');
     // With trusted time the renewal is planned from the real date, not from the build floor.
+    await until('renewal planned', () => run.step('renewal-scheduled') !== undefined);
     const at = Date.parse(run.step('renewal-scheduled')!.at as string);
     assert.ok(at > Date.now() + 50 * DAY && at < Date.now() + 63 * DAY, `renewal planned about 62 days ahead (${String(run.step('renewal-scheduled')!.at)})`);
     run.child.kill('SIGTERM');

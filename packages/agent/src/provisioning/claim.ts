@@ -19,6 +19,7 @@ import type { MqttClient } from 'mqtt';
 import { Certificate, type GeneralName, type NameAttribute } from '@certfleet/pki';
 import { AgentError } from '../errors.js';
 import type { KeyStore } from '../keystore.js';
+import { closeWithin } from '../mqtt/close.js';
 import { connectMqtt, type MqttConnectOptions } from '../mqtt/connect.js';
 import { mqttRequest } from '../mqtt/request.js';
 import { CREATE_FROM_CSR, provisionTopic } from '../mqtt/topics.js';
@@ -88,6 +89,6 @@ export async function provisionByClaim(req: ClaimRequest): Promise<ClaimResult> 
     const next = req.slots ? await req.slots.writeNext({ certificatePem }) : undefined;
     return { certificateId, certificatePem, thingName, deviceConfiguration: config ?? {}, ...(next ? { next } : {}) };
   } finally {
-    if (!req.client) await client.endAsync().catch(() => {});
+    if (!req.client) await closeWithin(client);
   }
 }

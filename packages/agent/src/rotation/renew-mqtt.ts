@@ -19,6 +19,7 @@
 import type { MqttClient } from 'mqtt';
 import { Certificate } from '@certfleet/pki';
 import { AgentError } from '../errors.js';
+import { closeWithin } from '../mqtt/close.js';
 import { mqttRequest } from '../mqtt/request.js';
 import { certificateTopics } from '../mqtt/topics.js';
 import type { Identity } from '../slots.js';
@@ -57,7 +58,7 @@ export async function renewOverMqtt(r: MqttRenewal): Promise<MqttRenewed> {
   // A next slot left complete by an earlier attempt: usable if the platform admits it, else discarded.
   const resumed = await resumeNext({ slots: r.slots, thing: r.thing, connect: r.connect, timeoutMs });
   if (resumed) {
-    await r.client.endAsync().catch(() => {});
+    await closeWithin(r.client);
     return resumed;
   }
   let trial: MqttClient | undefined;
@@ -84,7 +85,7 @@ export async function renewOverMqtt(r: MqttRenewal): Promise<MqttRenewed> {
     const identity = await r.slots.promote();
     const client = trial;
     trial = undefined;
-    await r.client.endAsync().catch(() => {});
+    await closeWithin(r.client);
     return { identity, client, certificateId, retiring };
   } catch (err) {
     trial?.end(true);

@@ -22,6 +22,7 @@ import { TimeFloor, type ValidatedServerChain } from '../clock.js';
 import { AgentError } from '../errors.js';
 import { estRenew } from '../est/enrollment.js';
 import { verifiedRequest } from '../http/verified-request.js';
+import { closeWithin } from '../mqtt/close.js';
 import { connectMqtt } from '../mqtt/connect.js';
 import { mqttRequest } from '../mqtt/request.js';
 import { certificateTopics, trustBundleTopic } from '../mqtt/topics.js';
@@ -127,7 +128,7 @@ export class DeviceAgent {
     clearTimeout(this.reconnectTimer);
     const c = this.client;
     this.client = undefined;
-    await c?.endAsync().catch(() => {});
+    if (c) await closeWithin(c);
     this.log('stopped');
   }
 
@@ -308,7 +309,7 @@ export class DeviceAgent {
     this.handoff = true;
     const old = this.client;
     this.client = undefined;
-    await old?.endAsync().catch(() => {});
+    if (old) await closeWithin(old);
     this.handoff = false;
     try {
       await this.adopt(await this.connectWith(identity), identity);

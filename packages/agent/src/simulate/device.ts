@@ -17,6 +17,7 @@ import type { MqttClient } from 'mqtt';
 import { Certificate } from '@certfleet/pki';
 import { TimeFloor } from '../clock.js';
 import { AgentError } from '../errors.js';
+import { closeWithin } from '../mqtt/close.js';
 import { connectMqtt } from '../mqtt/connect.js';
 import { certificateTopics } from '../mqtt/topics.js';
 import { provisionByClaim } from '../provisioning/claim.js';
@@ -244,7 +245,7 @@ export class VirtualDevice {
       return;
     }
     this.sockets.delete(client);
-    await client.endAsync().catch(() => {});
+    await closeWithin(client);
   }
 
   private async provision(): Promise<void> {

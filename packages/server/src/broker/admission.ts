@@ -48,6 +48,14 @@ export interface DeviceIdentity {
    * registered ancestors: deactivating any of them must end this connection.
    */
   readonly caIds: readonly string[];
+  /**
+   * The policy loader's epoch (policy-session.ts) read before admission read
+   * the certificate's record: while it is still the loader's, no registry
+   * event has come since, so the record as admission read it (active, on
+   * `thingName`) still holds and the load at CONNECT need not read it again.
+   * Absent: the load reads it.
+   */
+  readonly recordEpoch?: number;
 }
 
 export type AdmissionResult =

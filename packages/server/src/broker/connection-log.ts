@@ -11,10 +11,15 @@
  * waits for an fsync on the event loop's thread (better-sqlite3 is
  * synchronous): a connect and its disconnect cost ~0.6 ms of CPU and ~5.6 ms
  * of wall time when written one by one (bench/mqtt-connect.ts, in-process
- * steps), time in which no other device was served. Connection records are
- * acknowledged to no one, so a kill may lose the writes of the last window
- * (at most BATCH_WINDOW_MS plus one transaction); a connect lost so is simply
- * absent, a disconnect lost so is closed as 'node-restart' by recover().
+ * steps), time in which no other device was served. The store therefore
+ * commits these batches without waiting for fsync (store/sqlite.ts
+ * unsyncedTransaction, WAL with synchronous=NORMAL): they survive a kill of
+ * the process once committed, and an OS crash or power loss may lose the
+ * last ones. Connection records are acknowledged to no one, so a kill may
+ * lose the writes of the last window (at most BATCH_WINDOW_MS plus one
+ * transaction) and a crash of the machine those since the last sync; a
+ * connect lost so is simply absent, a disconnect lost so is closed as
+ * 'node-restart' by recover().
  */
 import type { ConnectionStore, ConnectionWrite } from '../store/index.js';
 import { CertfleetError } from '../errors.js';
@@ -31,8 +36,10 @@ const MAX_QUEUED = 100_000;
 const RETRY_MS = [100, 500, 2000] as const;
 /**
  * How long the first write of a batch waits for others to join it. Each
- * SQLite commit here blocked the event loop ~4 ms (fsync, under load): at
- * 10 ms, SQL was still 19 % of the broker's busy time at ~125 connects/s.
+ * SQLite commit at synchronous=FULL blocked the event loop ~4 ms (fsync,
+ * under load): at 10 ms, SQL was still 19 % of the broker's busy time at
+ * ~125 connects/s. Without the fsync a commit is cheap, but one commit per
+ * batch is still fewer statements and lock takings than one per write.
  */
 const BATCH_WINDOW_MS = 20;
 /** Writes per transaction at most, so one batch never holds the write lock for long. */

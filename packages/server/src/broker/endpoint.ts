@@ -104,10 +104,13 @@ export async function startDeviceEndpoint(opts: DeviceEndpointOptions): Promise<
     log.warn({ reason, ...f }, 'device refused');
   };
   const requests = new RequestRouter(opts.requests);
+  const policies = new PolicyLoader(opts.policies, (name, err) => log.error({ policy: name, err: String(err) }, 'stored policy document is invalid; its connections are denied everything'));
+  // Before followRegistry: an event ends the loader's epoch before stale sessions reload.
+  const unfollowPolicies = opts.events ? policies.follow(opts.events) : () => {};
   const engine = await MqttEngine.start({
     authorizer: new Authorizer([...(opts.requestTopics ?? DEVICE_REQUEST_TOPICS), ...requests.topics]),
     requests,
-    policies: new PolicyLoader(opts.policies, (name, err) => log.error({ policy: name, err: String(err) }, 'stored policy document is invalid; its connections are denied everything')),
+    policies,
     log,
     now,
     connectTimeoutMs: limits.connectTimeoutMs,
@@ -135,6 +138,8 @@ export async function startDeviceEndpoint(opts: DeviceEndpointOptions): Promise<
   async function admit(socket: TLSSocket): Promise<void> {
     const remote = remoteOf(socket);
     const since = performance.now();
+    // Read before admission reads the certificate: see DeviceIdentity.recordEpoch.
+    const recordEpoch = policies.epoch;
     // Until aedes owns the socket, a reset must not become an uncaught 'error'.
     const early = (err: Error) => log.debug({ remote, err: err.message }, 'connection error during admission');
     socket.on('error', early);
@@ -176,11 +181,12 @@ export async function startDeviceEndpoint(opts: DeviceEndpointOptions): Promise<
     }
     socket.off('error', early);
     const { certificateId, thingName, subjectCn, caIds } = result;
-    engine.attach(socket, { certificateId, thingName, subjectCn, caIds }, remote);
+    engine.attach(socket, { certificateId, thingName, subjectCn, caIds, recordEpoch }, remote);
   }
 
   const close = async () => {
     unfollow();
+    unfollowPolicies();
     await engine.close();
     for (const s of sockets) s.destroy();
     // Every session's end is queued by now (aedes.close waits for each client).

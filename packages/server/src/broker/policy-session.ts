@@ -50,48 +50,131 @@ function parsedDocument(policy: EffectivePolicy, onInvalid: (name: string, err: 
   return doc;
 }
 
+/** What a load found besides the connection's own variables: shared by every connection of the certificate. */
+interface CertificatePolicies {
+  readonly thingName: string | null;
+  readonly thingAttributes: Readonly<Record<string, string>> | undefined;
+  readonly documents: readonly PolicyDocument[];
+  readonly names: readonly string[];
+  readonly claimTemplate: string | null;
+}
+
+/** Certificates whose policies are kept; beyond it the least recently used goes. */
+const CACHED_CERTIFICATES = 10_000;
+
+/** The registry events after which what a load read may be out of date (events/bus.ts). */
+export interface PolicyChangeEvents {
+  on(name: 'policy.changed' | 'thing.changed' | 'certificate.status-changed', listener: () => void): () => void;
+}
+
 export class PolicyLoader {
+  /** Bumped by every registry event that may change a certificate's thing, status or policies. */
+  #epoch = 0;
+  /** Set by follow(): without the registry's events nothing read may be reused. */
+  #following = false;
+  /** By certificate id: what a load found during the current epoch (cleared when it ends). */
+  readonly #cache = new Map<string, CertificatePolicies>();
+
   constructor(
     private readonly sources: PolicySources,
     private readonly onInvalidDocument: (name: string, err: unknown) => void = () => {},
   ) {}
 
   /**
-   * Reads the certificate again (its thing may have changed since admission,
-   * or its status), its effective policies and its thing's attributes.
-   * Rejects only when the store fails.
+   * Follows the registry's events: each ends the epoch, and with it what was
+   * kept. Until then the loader reads everything on every load. Returns the
+   * function that stops following.
+   */
+  follow(bus: PolicyChangeEvents): () => void {
+    this.#following = true;
+    const changed = () => this.changed();
+    const offs = [bus.on('policy.changed', changed), bus.on('thing.changed', changed), bus.on('certificate.status-changed', changed)];
+    return () => {
+      this.#following = false;
+      this.#cache.clear();
+      offs.forEach((off) => off());
+    };
+  }
+
+  /**
+   * The current epoch: read it before admission reads the certificate's
+   * record and put it in the identity (DeviceIdentity.recordEpoch).
+   */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Something changed in the registry: nothing read before may be reused. */
+  changed(): void {
+    this.#epoch++;
+    this.#cache.clear();
+  }
+
+  /**
+   * The certificate's thing, status, effective policies and thing
+   * attributes. Without a registry event since admission read the
+   * certificate (identity.recordEpoch is the current epoch), admission's
+   * answer stands: the certificate is active and on identity.thingName, and
+   * it is not read again. What one load reads is kept for the certificate's
+   * next connections until the next event (bench/mqtt-connect.ts: devices
+   * reconnect far more often than the registry changes). Rejects only when
+   * the store fails.
    */
   async load(identity: DeviceIdentity, clientId: string): Promise<LoadedPolicies> {
     const { certificateId } = identity;
+    const kept = this.#following ? this.#cache.get(certificateId) : undefined;
+    if (kept) {
+      // Least recently used goes first.
+      this.#cache.delete(certificateId);
+      this.#cache.set(certificateId, kept);
+      return loaded(kept, identity, clientId, null);
+    }
+    const epoch = this.#epoch;
+    const admitted = this.#following && identity.recordEpoch === epoch;
     const [certificate, policies, guessedThing] = await Promise.all([
-      this.sources.certificates.getCertificate(certificateId),
+      admitted ? { thingName: identity.thingName, status: 'active' as const } : this.sources.certificates.getCertificate(certificateId),
       this.sources.policies.effectivePolicies(certificateId),
       identity.thingName === null ? undefined : this.sources.things.getThing(identity.thingName),
     ]);
     const thingName = certificate?.thingName ?? null;
     const thing = thingName === null ? undefined : thingName === guessedThing?.name ? guessedThing : await this.sources.things.getThing(thingName);
-    const context: PolicyContext = {
-      certificateId,
-      clientId,
-      ...(thingName === null ? {} : { thingName }),
-      ...(thing ? { thingAttributes: thing.attributes } : {}),
-      ...(identity.subjectCn === null ? {} : { subjectCn: identity.subjectCn }),
-    };
     const notActive = certificate === undefined ? 'unknown' : certificate.status === 'active' ? null : certificate.status;
     // A claim credential is on no thing: only those cost the extra read.
     const claim = notActive === null && thingName === null && this.sources.claims ? await this.sources.claims.getClaim(certificateId) : undefined;
-    const none: LoadedPolicies = { documents: [], names: [], context, certificateNotActive: notActive, claimTemplate: claim?.template ?? null };
-    if (notActive !== null || claim) return none;
+    const found: CertificatePolicies = { thingName, thingAttributes: thing?.attributes, documents: [], names: [], claimTemplate: claim?.template ?? null };
+    if (notActive !== null) return loaded(found, identity, clientId, notActive);
+    const result = claim ? found : this.compile(found, policies);
+    // Kept only if no event came while it was read: what was read may predate the change.
+    if (this.#following && epoch === this.#epoch) {
+      if (this.#cache.size >= CACHED_CERTIFICATES) this.#cache.delete(this.#cache.keys().next().value!);
+      this.#cache.set(certificateId, result);
+    }
+    return loaded(result, identity, clientId, null);
+  }
+
+  private compile(found: CertificatePolicies, policies: readonly EffectivePolicy[]): CertificatePolicies {
     const documents: PolicyDocument[] = [];
     for (const p of policies) {
       const doc = parsedDocument(p, this.onInvalidDocument);
       // A stored document the parser refuses could have held a deny: leaving
       // only it out could allow what it denied, so the whole set denies.
-      if (doc === null) return none;
+      if (doc === null) return found;
       documents.push(doc);
     }
-    return { documents, names: policies.map((p) => p.name), context, certificateNotActive: null, claimTemplate: null };
+    return { ...found, documents, names: policies.map((p) => p.name) };
   }
+}
+
+/** One connection's view of its certificate's policies: the variables that are its own (client id, subject CN) filled in. */
+function loaded(p: CertificatePolicies, identity: DeviceIdentity, clientId: string, notActive: string | null): LoadedPolicies {
+  const context: PolicyContext = {
+    certificateId: identity.certificateId,
+    clientId,
+    ...(p.thingName === null ? {} : { thingName: p.thingName }),
+    ...(p.thingAttributes ? { thingAttributes: p.thingAttributes } : {}),
+    ...(identity.subjectCn === null ? {} : { subjectCn: identity.subjectCn }),
+  };
+  return { documents: p.documents, names: p.names, context, certificateNotActive: notActive, claimTemplate: p.claimTemplate };
 }
 
 const NO_POLICIES: PolicyDecision = Object.freeze({ allowed: false, reason: 'no-allow' });

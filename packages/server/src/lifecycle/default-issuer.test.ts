@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Certificate } from '@certfleet/pki';
+import { Certificate, sha256Hex } from '@certfleet/pki';
 import type { FastifyInstance } from 'fastify';
 import { CertfleetError } from '../errors.js';
 import { buildApi } from '../http/api.js';
@@ -78,6 +78,23 @@ for (const d of dialects) {
       await node.s.revoker.revoke(admin, leaf.record.id, 'superseded');
       assert.equal((await r.retire(admin, 'issuing-b')).ca.status, 'inactive');
       await assert.rejects(r.setDefaultIssuer(admin, 'issuing-b'), code('invalid-state'));
+    });
+
+    it("the node's TLS certificate moves to the default issuer only when clients pinning the old root still verify it", async () => {
+      const r = node.s.issuerRotation;
+      const oldRoot = (await node.s.authorities.issuer(node.rootId)).cert;
+      const serverCert = async () => Certificate.fromPem((await node.s.issuance.withGeneratedKey({ profile: 'server', commonName: 'localhost', sans: [{ type: 'dns', value: 'localhost' }] })).certificatePem);
+      const served = await serverCert();
+      const root = await node.s.authorities.createRoot({ name: 'root-d' }, admin);
+      const d = await node.s.authorities.createIntermediate({ name: 'issuing-d', parentId: root.id }, admin);
+      await r.setDefaultIssuer(admin, d.id);
+      assert.equal(await r.serverCertificateMoves(served, oldRoot), false, 'not cross-signed: ca.pem would no longer verify it');
+      await r.crossSign(admin, root.id, node.rootId);
+      assert.equal(await r.serverCertificateMoves(served, oldRoot), true);
+      assert.equal(await r.serverCertificateMoves(await serverCert(), oldRoot), false, 'already from the default issuer');
+      await r.serverCertificateReplaced(node.s.revoker, served);
+      assert.deepEqual([(await node.s.store.getCertificate(sha256Hex(served.der)))?.status, (await node.s.store.getCertificate(sha256Hex(served.der)))?.revocationReason], ['revoked', 'superseded']);
+      await r.setDefaultIssuer(admin, node.issuingId);
     });
 
     it('PUT /api/v1/cas/default-issuer: admin only, validated, 400 for a root and 409 when retiring the default issuer', async () => {

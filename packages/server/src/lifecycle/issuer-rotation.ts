@@ -131,7 +131,8 @@ export class IssuerRotation {
   /**
    * Retires a CA: it becomes inactive, so it signs nothing more and the
    * broker stops admitting certificates under it. Refused while active
-   * certificates depend on it (StillDependedOn), unless forced.
+   * certificates depend on it (StillDependedOn), unless forced, and while
+   * it is or is above the default issuer (DefaultIssuerInUse), even forced.
    */
   async retire(actor: Actor, caId: string, force = false): Promise<{ ca: CaRecord; dependents: number }> {
     const ca = await this.deps.authorities.get(caId);
@@ -185,7 +186,9 @@ export class IssuerRotation {
    * §2.3). Otherwise the node keeps its certificate rather than lock them out.
    */
   async serverCertificateMoves(leaf: Certificate, trusted: Certificate): Promise<boolean> {
-    const issuerId = await this.deps.authorities.defaultIssuerId();
+    const issuerId = await this.deps.authorities.defaultIssuerId().catch(() => undefined);
+    // Deactivated behind set-default's back (PATCH /cas/{id}): keep serving rather than fail to start.
+    if (issuerId === undefined || (await this.deps.authorities.get(issuerId)).status !== 'active') return false;
     const current = await this.deps.store.getCertificate(sha256Hex(leaf.der));
     if (current ? current.issuerId === issuerId : leaf.issuerDer.equals((await this.deps.authorities.issuer(issuerId)).cert.subjectDer)) return false;
     const [issuer, ...above] = await this.deps.authorities.chain(issuerId);

@@ -4,7 +4,7 @@ import { checkLimit, decodeCursor, encodeCursor } from './cursor.js';
 import { guarded } from './driver-errors.js';
 import type { ConnectionQuery, ConnectionRecord, NewConnection, Page } from './records.js';
 import type { ConnectionsTable, Db } from './schema.js';
-import { transaction } from './transaction.js';
+import { unsyncedTransaction } from './sqlite.js';
 
 /* SQL for `connections` (schema v3). Single statements: no transaction needed. */
 
@@ -53,9 +53,10 @@ export interface ConnectionWriteFailure {
 }
 
 /**
- * Applies the writes in order in one transaction: one commit, so one fsync
- * for the batch instead of one per write (the broker groups its records so;
- * broker/connection-log.ts). A write that cannot apply (bad fields, a
+ * Applies the writes in order in one transaction: one commit for the batch
+ * instead of one per write (the broker groups its records so;
+ * broker/connection-log.ts), and on SQLite a commit that does not wait for
+ * fsync (unsyncedTransaction: these records are acknowledged to no one). A write that cannot apply (bad fields, a
  * duplicate id, an unknown id) is reported and skipped without undoing the
  * others, with the same errors recordConnect and recordDisconnect give; only
  * a failure of the database itself rejects, and then nothing was written.
@@ -72,7 +73,7 @@ export async function recordConnectionWrites(db: Db, writes: readonly Connection
   });
   if (valid.length === 0) return failures;
   await guarded(`${valid.length} connection records`, () =>
-    transaction(db, async (trx) => {
+    unsyncedTransaction(db, async (trx) => {
       for (const v of valid) {
         const error = await v.apply(trx);
         if (error) failures.push({ index: v.index, error });

@@ -23,6 +23,7 @@ export type FindingTables = {
     message: string;
     mitigations: string;
     first_seen: string;
+    // When the row was last written; an open finding found again unchanged is not rewritten (finding-runs.ts).
     last_seen: string;
     last_run_id: string;
     resolved_at: string | null;
@@ -69,6 +70,7 @@ export interface AuditFindingRecord {
   readonly message: string;
   readonly mitigations: readonly string[];
   readonly firstSeen: Date;
+  /** The latest run's time while open (every open finding was found by it), the last run that found it once resolved. */
   readonly lastSeen: Date;
   readonly lastRunId: string;
   /** When a later run no longer found it; null while open. */

