@@ -12,7 +12,7 @@ import type { AgentError } from '../errors.js';
 import { MemoryKeyStore } from '../simulate/memory-key.js';
 import { CertificateSlots } from '../slots.js';
 import { issueLeaf, makeIntermediate, makeRoot, type TestCa } from '../testing/pki-fixtures.js';
-import { isFallbackRefusal, renewExpired, RENEW_EXPIRED_PATH } from './renew-expired.js';
+import { isFallbackRefusal, isNotExpired, renewExpired, RENEW_EXPIRED_PATH, type ExpiredRenewalRefused } from './renew-expired.js';
 
 const DAY = 86_400_000;
 
@@ -91,19 +91,41 @@ describe('renewal after expiry over the api port', () => {
     assert.equal((await slots.current())!.certificate.serial(), old.certificate.serial(), 'current untouched until promoted');
   });
 
-  const outcomes: { name: string; status: number; fallback: boolean }[] = [
-    { name: 'renewal after expiry off for its CA (403)', status: 403, fallback: true },
-    { name: 'an unknown certificate (404)', status: 404, fallback: true },
-    { name: 'a server error (503)', status: 503, fallback: false },
-    { name: 'a malformed request (400)', status: 400, fallback: false },
+  it("takes the server's certificateId, and still the certificate route's id", async () => {
+    answer = (seenNow) => {
+      const signed = sign(seenNow);
+      const { id, ...rest } = signed.body;
+      return { status: 201, body: { ...rest, certificateId: `server-${id}` } };
+    };
+    const fromServer = await renewExpired({ slots, api: url, verifyServer: verifyServer(() => [root]) });
+    assert.equal(fromServer.certificateId, `server-${fromServer.certificate.fingerprint()}`);
+    await slots.discardNext();
+    answer = sign;
+    const fromId = await renewExpired({ slots, api: url, verifyServer: verifyServer(() => [root]) });
+    assert.equal(fromId.certificateId, fromId.certificate.fingerprint());
+  });
+
+  // What POST /api/v1/renew-expired answers (docs/device-protocol.md), and what the device does next.
+  const problem = (status: number, code: string, extra: Record<string, unknown> = {}) => ({ type: 'about:blank', status, code, detail: 'refused', ...extra });
+  const outcomes: { name: string; status: number; body: unknown; next: 'claim' | 'renew-normally' | 'retry' }[] = [
+    { name: 'renewal after expiry off for its CA (403, fallback claim)', status: 403, body: problem(403, 'forbidden', { reason: 'RenewalAfterExpiryDisabled', fallback: 'claim' }), next: 'claim' },
+    { name: 'expired too long ago (403, fallback claim)', status: 403, body: problem(403, 'forbidden', { reason: 'ExpiredTooLongAgo', fallback: 'claim' }), next: 'claim' },
+    { name: 'a 403 without fallback', status: 403, body: problem(403, 'forbidden'), next: 'claim' },
+    { name: 'an unknown certificate (404)', status: 404, body: problem(404, 'not-found'), next: 'claim' },
+    { name: 'a certificate the server sees as valid (409 NotExpired)', status: 409, body: problem(409, 'conflict', { reason: 'NotExpired' }), next: 'renew-normally' },
+    { name: 'a 409 that is not a problem document', status: 409, body: 'conflict', next: 'renew-normally' },
+    { name: 'a server error (503)', status: 503, body: problem(503, 'unavailable'), next: 'retry' },
+    { name: 'a malformed request (400 SubjectMismatch)', status: 400, body: problem(400, 'bad-request', { reason: 'SubjectMismatch' }), next: 'retry' },
   ];
   for (const o of outcomes) {
-    it(`${o.fallback ? 'falls back to the claim flow' : 'retries later'} on ${o.name}`, async () => {
-      answer = () => ({ status: o.status, body: { type: 'about:blank', status: o.status, code: 'forbidden', detail: 'renewal after expiry is not allowed' } });
+    it(`${o.next === 'claim' ? 'falls back to the claim flow' : o.next === 'renew-normally' ? 'renews the ordinary way' : 'retries later'} on ${o.name}`, async () => {
+      answer = () => ({ status: o.status, body: o.body });
       await assert.rejects(renewExpired({ slots, api: url, verifyServer: verifyServer(() => [root]) }), (e: AgentError) => {
         assert.equal(e.code, 'rejected');
         assert.equal(e.rejection?.statusCode, o.status);
-        assert.equal(isFallbackRefusal(e), o.fallback);
+        assert.equal(isFallbackRefusal(e), o.next === 'claim');
+        assert.equal(isNotExpired(e), o.next === 'renew-normally');
+        if (typeof o.body === 'object' && (o.body as { reason?: string }).reason) assert.equal((e as ExpiredRenewalRefused).reason, (o.body as { reason: string }).reason);
         return true;
       });
       assert.notEqual(await slots.nextState(), 'complete');

@@ -1,21 +1,27 @@
 /**
- * Renewal after expiry: a device that was offline past its certificate's
- * notAfter cannot connect over MQTT any more (the endpoint admits only valid
- * certificates), so it asks on the api port, where policy may still allow
- * it: `POST /api/v1/renew-expired` `{ "csr": PEM }` with the expired
+ * Renewal after expiry (docs/device-protocol.md "Renewal after expiry"): a
+ * device that was offline past its certificate's notAfter cannot connect
+ * over MQTT any more (the endpoint admits only valid certificates), so it
+ * asks on the api port, where its CA's policy may still allow it:
+ * `POST /api/v1/renew-expired` `{ "csr": PEM }` with the expired
  * certificate as TLS client certificate (the handshake proves possession of
- * its key). The answer is the certificate route's
- * `{ id, certificatePem, chainPem }`. The CSR carries the old subject and
- * names and a new key made in the next slot.
+ * its key). The answer is 201 `{ certificateId, certificatePem, chainPem }`;
+ * `id`, the name the certificate route uses, is accepted as well. The CSR
+ * carries the old subject and names and a new key made in the next slot.
  *
- * A refusal (renewal after expiry off for its CA, expired too long ago,
- * revoked) is final for this certificate: the caller falls back to the
- * claim flow. Anything else (unreachable, 5xx) is worth retrying, with the
- * same next key.
+ * The server's refusals say what to do next:
+ *  - a refusal for good (403 with `fallback: "claim"`: renewal after expiry
+ *    off for its CA, expired too long ago, revoked, deactivated) is final
+ *    for this certificate: the caller provisions afresh by claim;
+ *  - 409 `NotExpired`: the platform's clock says the certificate is still
+ *    valid (the device's clock runs ahead), so the caller renews the
+ *    ordinary way, over MQTT or EST, with the same certificate;
+ *  - anything else (unreachable, 5xx, 429) is worth retrying, with the same
+ *    next key.
  */
 import { Certificate } from '@certfleet/pki';
 import { AgentError } from '../errors.js';
-import { rejectionOf, verifiedRequest } from '../http/verified-request.js';
+import { rejectionOf, verifiedRequest, type VerifiedResponse } from '../http/verified-request.js';
 import type { Identity } from '../slots.js';
 import type { RenewalSlots } from './renewal-types.js';
 
@@ -29,12 +35,48 @@ export interface ExpiredRenewal {
   readonly timeoutMs?: number;
 }
 
+/** A refusal of `POST /api/v1/renew-expired`, with the problem document's `reason` and `fallback` when it had them. */
+export class ExpiredRenewalRefused extends AgentError {
+  constructor(
+    base: AgentError,
+    readonly reason: string | undefined,
+    readonly fallback: string | undefined,
+  ) {
+    super('rejected', base.message, base.rejection ? { rejection: base.rejection } : undefined);
+  }
+}
+
+const statusOf = (err: unknown) => (err instanceof AgentError ? err.rejection?.statusCode : undefined);
+
+/**
+ * The server says this certificate is still valid (409 `NotExpired`): the
+ * device's clock is ahead of the platform's, and the ordinary renewal over
+ * MQTT or EST works with the certificate as it is.
+ */
+export function isNotExpired(err: unknown): boolean {
+  if (statusOf(err) !== 409) return false;
+  return !(err instanceof ExpiredRenewalRefused) || err.reason === undefined || err.reason === 'NotExpired';
+}
+
 /** The server refused renewal after expiry for good: the device must provision afresh. */
 export function isFallbackRefusal(err: unknown): boolean {
-  const status = err instanceof AgentError ? err.rejection?.statusCode : undefined;
-  // 403 (policy says no), 404 (certificate unknown), 409/410 (not expired / gone), 422 (not acceptable):
-  // the same request cannot succeed later. 400 is a bug in this CSR, 401/429/5xx are transient.
-  return status === 403 || status === 404 || status === 409 || status === 410 || status === 422;
+  if (err instanceof ExpiredRenewalRefused && err.fallback === 'claim') return true;
+  const status = statusOf(err);
+  // Without `fallback`: 403 (policy says no), 404 (certificate unknown), 410 (gone), 422 (not acceptable)
+  // cannot succeed later either. 409 is NotExpired (renew the ordinary way), 400 a bug in this CSR,
+  // 401/429/5xx are transient.
+  return status === 403 || status === 404 || status === 410 || status === 422;
+}
+
+function refusal(res: VerifiedResponse): ExpiredRenewalRefused {
+  let problem: { reason?: unknown; fallback?: unknown } = {};
+  try {
+    problem = JSON.parse(res.body) as typeof problem;
+  } catch {
+    // Not a problem document: the status alone decides (isFallbackRefusal).
+  }
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return new ExpiredRenewalRefused(rejectionOf(`POST ${RENEW_EXPIRED_PATH}`, res), text(problem.reason), text(problem.fallback));
 }
 
 /** Writes the renewed identity into next and returns it; the caller tries it and promotes. */
@@ -54,7 +96,8 @@ export async function renewExpired(r: ExpiredRenewal): Promise<Identity & { cert
     verifyServer: r.verifyServer,
     ...(r.timeoutMs ? { timeoutMs: r.timeoutMs } : {}),
   });
-  if (res.status < 200 || res.status > 299) throw rejectionOf(`POST ${RENEW_EXPIRED_PATH}`, res);
+  if (res.status < 200 || res.status > 299) throw refusal(res);
+  // `certificateId` is what the route sends; `id` is the certificate route's name for it.
   let body: { id?: unknown; certificateId?: unknown; certificatePem?: unknown; chainPem?: unknown };
   try {
     body = JSON.parse(res.body) as typeof body;

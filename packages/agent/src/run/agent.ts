@@ -27,7 +27,7 @@ import { connectMqtt } from '../mqtt/connect.js';
 import { mqttRequest } from '../mqtt/request.js';
 import { certificateTopics, trustBundleTopic } from '../mqtt/topics.js';
 import { backoffDelay, RenewalLoop, type RenewReason } from '../renewal.js';
-import { isFallbackRefusal, renewExpired } from '../rotation/renew-expired.js';
+import { isFallbackRefusal, isNotExpired, renewExpired } from '../rotation/renew-expired.js';
 import { renewOverMqtt } from '../rotation/renew-mqtt.js';
 import { resumeNext } from '../rotation/resume-next.js';
 import { applyTrustBundle, parseTrustBundle } from '../rotation/trust-bundle.js';
@@ -281,6 +281,11 @@ export class DeviceAgent {
     const current = await this.slots.current();
     if (!current) throw new AgentError('slot-empty', 'no current identity to renew');
     if (reason === 'expired' || this.expired(current.certificate)) return this.renewAfterExpiry(current);
+    return this.renewValid(current);
+  }
+
+  /** The ordinary renewal of a certificate the platform still admits: over EST, or over MQTT on the connection made with it. */
+  private async renewValid(current: Identity): Promise<void> {
     if (this.config.renewVia === 'est') {
       const id = await estRenew({ dir: this.opts.dir, url: this.config.est ?? this.config.api!, timeoutMs: this.timeoutMs });
       this.log('promoted', { serial: id.certificate.serial(), via: 'est' });
@@ -328,6 +333,7 @@ export class DeviceAgent {
       const next = await renewExpired({ slots: this.slots, api: this.config.api, verifyServer: this.verifyServer, timeoutMs: this.timeoutMs });
       this.log('renewed-after-expiry', { serial: next.certificate.serial(), certificateId: next.certificateId });
     } catch (err) {
+      if (isNotExpired(err)) return this.renewNotExpired(current, err);
       if (!isFallbackRefusal(err)) throw err;
       await this.slots.discardNext();
       this.log('renew-expired-refused', errorFields(err));
@@ -357,6 +363,22 @@ export class DeviceAgent {
     const identity = await this.slots.promote();
     this.log('promoted', { serial: identity.certificate.serial(), via: 'renew-expired' });
     await this.replaceWith(client, identity);
+  }
+
+  /**
+   * 409 NotExpired: the platform still admits this certificate (this
+   * device's clock runs ahead of it), so the ordinary renewal applies; over
+   * MQTT it needs the connection the expired-looking certificate was never
+   * given.
+   */
+  private async renewNotExpired(current: Identity, err: unknown): Promise<void> {
+    this.log('renew-expired-not-expired', { notAfter: current.certificate.notAfter().toISOString(), ...errorFields(err) });
+    if (this.config.renewVia !== 'est' && !this.client?.connected) {
+      const thing = this.thingOf(current);
+      this.log('connecting', { url: this.config.mqtt, thing, serial: current.certificate.serial() });
+      await this.adopt(await this.connectWith(current, thing), current);
+    }
+    return this.renewValid(current);
   }
 
   private async reprovision(current: Identity | undefined, why: string): Promise<void> {
