@@ -13,7 +13,14 @@
  *   renewal at the threshold with an injected clock, after a SIGKILL of an
  *   earlier run; SIGTERM as a clean exit;
  * - the simulator's faults: devices killed mid-flow, skewed clocks, cut
- *   connections.
+ *   connections;
+ * - renewal after expiry with `certfleet-agent run`, whose clock reads three
+ *   days ahead: against the server at real time its certificate is not
+ *   expired (409 NotExpired), so it renews over MQTT; then, last, the server
+ *   is restarted three days ahead (helpers/shifted-clock.ts) and the agent
+ *   renews through `POST /api/v1/renew-expired` within the CA's window,
+ *   falls back to the claim flow beyond it, or, without a claim credential,
+ *   says why it cannot renew.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,10 +31,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Certificate } from '@certfleet/pki';
 import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
+import { serveShifted } from './helpers/shifted-clock.js';
 
 const AGENT = resolve(import.meta.dirname, '../packages/agent/bin/certfleet-agent.js');
 const FLEET = Number(process.env.CERTFLEET_FLEET_DEVICES ?? 200);
 const DAY = 86_400_000;
+/** How far ahead the server is restarted for renewal after expiry (helpers/shifted-clock.ts). */
+const SHIFT_MS = 3 * DAY;
 
 let data: string;
 let server: ServerProcess;
@@ -229,14 +239,6 @@ describe('certfleet-agent run', () => {
     assert.equal(await late.exited, 0);
   });
 
-  it('renews after expiry over the api port', async (t) => {
-    const probe = await api('POST', '/api/v1/renew-expired', { csr: 'x' });
-    if (probe.status === 404 && !/renew/i.test(JSON.stringify(probe.body))) {
-      t.skip('waiting for the server: POST /api/v1/renew-expired is not served yet');
-      return;
-    }
-    t.skip('needs a certificate the server itself sees as expired (an injected server clock); the agent side is unit-tested in rotation/renew-expired.test.ts');
-  });
 });
 
 describe('simulator faults', () => {
@@ -269,5 +271,107 @@ describe('simulator faults', () => {
     const r = await simulate(['--devices', '8', '--disconnect-every', '1s', '--publish', '2']);
     assert.equal(r.summary, '8 provisioned, 8 connected, 0 failed', r.stderr);
     assert.ok(r.stats.reconnects >= 8, `each device reconnected (${r.stats.reconnects})`);
+  });
+});
+
+describe('certfleet-agent run: renewal after expiry', () => {
+  // The device's clock reads three days ahead: its certificates (2 days, 1 day) look expired to it.
+  const ahead = () => new Date(Date.now() + SHIFT_MS).toISOString();
+  const runArgs = (dir: string, extra: string[] = []) => ['run', '--data', dir, '--mqtt', mqttUrl(), '--api', apiUrl(), '--ca', caFile, '--clock', ahead(), '--retry-min', '2s', '--retry-max', '5s', ...extra];
+  const settled = (a: ReturnType<typeof agent>) => a.step('renewed') !== undefined || a.step('renewal-failed') !== undefined || a.child.exitCode !== null;
+  const lastConnected = (a: ReturnType<typeof agent>) => a.lines().filter((l) => l.step === 'connected').at(-1);
+  const statusOf = async (id: string) => (await api('GET', `/api/v1/certificates/${id}`)).body.status;
+
+  it('a certificate the server still sees as valid (409 NotExpired) is renewed the ordinary way, over MQTT', { timeout: 120_000 }, async () => {
+    const d = await device('run-ahead', 2);
+    const first = current(d.dir);
+    const run = agent(runArgs(d.dir));
+    await until('the renewal settled', () => settled(run), 60_000);
+    assert.equal(run.step('renewal-failed'), undefined, run.stdout());
+    assert.ok(run.step('expired'), 'the device believed its certificate expired');
+    const notExpired = run.step('renew-expired-not-expired')!;
+    assert.equal((notExpired.rejection as { statusCode: number }).statusCode, 409, run.stdout());
+    assert.equal(run.step('renewed-after-expiry'), undefined);
+    assert.equal(run.step('provisioning'), undefined, 'no claim fallback');
+    assert.equal(run.step('promoted')!.via, 'mqtt');
+    const now = current(d.dir);
+    assert.notEqual(now.serial(), first.serial());
+    assert.equal(now.subject(), first.subject());
+    assert.equal(lastConnected(run)!.serial, now.serial(), 'connected with the new certificate');
+    await until('the old certificate retired', async () => (await statusOf(d.certificateId)) !== 'active');
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exited, 0);
+  });
+
+  // Last in this file: the server is restarted three days ahead and stays there.
+  it('three days later: renews through POST /api/v1/renew-expired within the window, falls back to claim beyond it, or stops with a clear message', { timeout: 240_000 }, async () => {
+    const template = join(data, 'reclaim-template.json');
+    writeFileSync(template, JSON.stringify({ parameters: { SerialNumber: { type: 'string' } }, thing: { name: '${parameters.SerialNumber}', override: 'do-nothing' }, policies: ['device'] }));
+    await cli(['template', 'create', 'agent-reclaim', '--file', template]);
+    const claimDir = join(data, 'reclaim');
+    await cli(['claim', 'create', '--template', 'agent-reclaim', '--out', claimDir]);
+
+    // After the shift: `late` expired a day ago, inside the CA's 2-day window; `gone` and `stuck` two days ago, beyond it.
+    const late = await device('run-late', 2);
+    const gone = await device('run-gone', 1);
+    const stuck = await device('run-stuck', 1);
+    const issuer = (await api('GET', `/api/v1/certificates/${late.certificateId}`)).body.issuerId as string;
+    await cli(['ca', 'update', issuer, '--renew-after-expiry', '2d']);
+    const before = { late: current(late.dir), gone: current(gone.dir), stuck: current(stuck.dir) };
+
+    await server.stop();
+    server = await serveShifted(data, SHIFT_MS);
+
+    const runs = {
+      late: agent(runArgs(late.dir)),
+      gone: agent(runArgs(gone.dir, ['--claim-cert', join(claimDir, 'cert.pem'), '--claim-key', join(claimDir, 'key.pem'), '--template', 'agent-reclaim', '--serial', 'run-gone'])),
+      stuck: agent(runArgs(stuck.dir)),
+    };
+    await until('every renewal settled', () => Object.values(runs).every(settled), 120_000);
+
+    // Within the window: a new certificate from the api port, tried, confirmed, promoted.
+    const r = runs.late;
+    assert.equal(r.step('renewal-failed'), undefined, r.stdout());
+    assert.ok(r.step('expired'));
+    assert.equal(r.step('renewing')!.reason, 'expired');
+    const renewed = r.step('renewed-after-expiry')!;
+    assert.equal(r.step('promoted')!.via, 'renew-expired');
+    const lateNow = current(late.dir);
+    assert.notEqual(lateNow.serial(), before.late.serial());
+    assert.equal(lateNow.subject(), before.late.subject());
+    assert.ok(!lateNow.publicKey.equals(before.late.publicKey), 'a new key');
+    assert.equal(renewed.serial, lateNow.serial());
+    const issued = await api('GET', `/api/v1/certificates/${renewed.certificateId as string}`);
+    assert.deepEqual([issued.status, issued.body.thing, issued.body.status], [200, 'run-late', 'active'], 'the id the server answered');
+    assert.equal(lastConnected(r)!.serial, lateNow.serial(), 'connected with the new certificate');
+    await until('the expired certificate retired', async () => (await statusOf(late.certificateId)) !== 'active');
+
+    // Beyond the window, with a claim credential: provisioned afresh by claim, same thing and subject.
+    const g = runs.gone;
+    assert.equal(g.step('renewal-failed'), undefined, g.stdout());
+    const refused = g.step('renew-expired-refused')!;
+    assert.equal((refused.rejection as { statusCode: number }).statusCode, 403);
+    assert.match(refused.error as string, /more than 2 days ago/);
+    assert.equal(g.step('provisioning')!.why, 'renewal after expiry refused');
+    assert.equal(g.step('provisioned')!.thing, 'run-gone');
+    const goneNow = current(gone.dir);
+    assert.notEqual(goneNow.serial(), before.gone.serial());
+    assert.equal(goneNow.subject(), before.gone.subject());
+    assert.equal(lastConnected(g)!.serial, goneNow.serial());
+    assert.equal(await statusOf(gone.certificateId), 'active', 'a refusal changes nothing on the old certificate');
+
+    // Beyond the window, no claim credential: it says why it cannot renew, and never connects.
+    const s = runs.stuck;
+    assert.ok(s.step('renew-expired-refused'));
+    const failed = s.step('renewal-failed')!;
+    assert.equal(failed.code, 'rejected');
+    assert.match(failed.error as string, /renewal after expiry refused and no claim credential configured \(--claim-cert\).*more than 2 days ago/);
+    assert.equal(s.step('connected'), undefined);
+    assert.equal(current(stuck.dir).serial(), before.stuck.serial(), 'the identity is kept');
+
+    for (const a of Object.values(runs)) {
+      a.child.kill('SIGTERM');
+      assert.equal(await a.exited, 0);
+    }
   });
 });

@@ -4,10 +4,10 @@
  *
  * Both need time to pass: a device certificate lives at least a day, a
  * campaign deadline is at least a day away. So the server is started a
- * second time with its clock three days ahead (a preload module shifts
- * `Date`, the server's only clock; the clients keep the real time): the
- * one-day certificates issued in the first run have expired two days ago,
- * and the one-day campaign deadline has passed.
+ * second time with its clock three days ahead (helpers/shifted-clock.ts:
+ * a preload module shifts `Date`, the server's only clock; the clients keep
+ * the real time): the one-day certificates issued in the first run have
+ * expired two days ago, and the one-day campaign deadline has passed.
  *
  * - POST /api/v1/renew-expired with the expired certificate as curl's client
  *   certificate: refused while renewal after expiry is off or the
@@ -32,6 +32,7 @@ import { after, before, describe, it } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { buildCsrPem, parseName } from '@certfleet/pki';
 import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
+import { serveShifted } from './helpers/shifted-clock.js';
 
 const DAY = 86_400_000;
 const SHIFT_MS = 3 * DAY;
@@ -206,20 +207,7 @@ before(async () => {
 
   // Three days later.
   await server.stop();
-  const preload = join(data, 'shift-clock.mjs');
-  writeFileSync(
-    preload,
-    `const shift = ${SHIFT_MS}; const Real = globalThis.Date;
-globalThis.Date = class extends Real { constructor(...a) { if (a.length === 0) super(Real.now() + shift); else super(...a); } static now() { return Real.now() + shift; } };\n`,
-  );
-  const saved = process.env.NODE_OPTIONS;
-  process.env.NODE_OPTIONS = `${saved ?? ''} --import ${preload}`.trim();
-  try {
-    server = await serve(data);
-  } finally {
-    if (saved === undefined) delete process.env.NODE_OPTIONS;
-    else process.env.NODE_OPTIONS = saved;
-  }
+  server = await serveShifted(data, SHIFT_MS);
 });
 
 after(async () => {
