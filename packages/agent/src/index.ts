@@ -41,6 +41,15 @@ export { simulate, type Progress, type SimulateOptions, type SimulateSummary } f
 export { Pkcs11KeyStore, type Pkcs11KeyOptions } from './pkcs11/pkcs11-keystore.js';
 export { EstClient, retryAfterMs, type EstAuth, type EstClientOptions } from './est/est-client.js';
 export { estEnroll, estRenew, type EstFlowOptions } from './est/enrollment.js';
+export {
+  bootstrapIntoDeviceDir,
+  bootstrapWithCsr,
+  NetworkBootstrapClient,
+  type GatewayBootstrapOptions,
+  type NetworkBootstrapAnswer,
+  type NetworkBootstrapRequest,
+  type NetworkIdentity,
+} from './gateway/network-bootstrap.js';
 export { renewOverMqtt, type MqttRenewal, type MqttRenewed, type RenewalSlots } from './rotation/renew-mqtt.js';
 export { applyTrustBundle, parseTrustBundle, type TrustBundle } from './rotation/trust-bundle.js';
 export { certificateTopics, trustBundleAckTopic } from './mqtt/topics.js';

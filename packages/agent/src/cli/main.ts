@@ -10,6 +10,7 @@ import { estEnroll, estRenew } from '../est/enrollment.js';
 import { parseDuration, parsePositiveDuration } from '../duration.js';
 import { formatStatus, readStatus } from './status.js';
 import { runCommand } from './run.js';
+import { gatewayCommand } from './gateway.js';
 
 const DIR_DEFAULT = './certfleet-agent';
 
@@ -168,6 +169,7 @@ export function program(): Command {
     });
 
   cmd.addCommand(runCommand());
+  cmd.addCommand(gatewayCommand());
 
   cmd
     .command('simulate')

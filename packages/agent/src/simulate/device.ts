@@ -67,9 +67,26 @@ export interface DeviceContext {
 }
 
 class Killed extends Error {
-  constructor(readonly stage: KillStage) {
+  constructor(readonly stage: KillStage | 'power-off') {
     super(`killed during ${stage}`);
   }
+}
+
+/**
+ * The flash as one life of a device sees it. A kill only stops awaiting what
+ * was in flight (promises cannot be cancelled); without this fence a renewal
+ * of the killed life would go on writing and promoting slots under the next
+ * life, which a real power cut never does. Each MemorySlots call is
+ * synchronous inside, so a call that passed the check completes whole.
+ */
+function fenced<T extends object>(target: T, alive: () => boolean): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const v: unknown = Reflect.get(t, prop, t);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => (alive() ? (v as (...a: unknown[]) => unknown).apply(t, args) : Promise.reject(new Killed('power-off')));
+    },
+  });
 }
 
 function reason(stage: string, err: unknown): string {
@@ -97,6 +114,11 @@ export class VirtualDevice {
   private killTimer: NodeJS.Timeout | undefined;
   private killAt: KillStage | undefined;
   private stage: string = 'claim';
+  /** Counts lives; what an earlier life still has in flight finds its power cut (fenced). */
+  private generation = 0;
+  private slots: MemorySlots = this.flash.slots;
+  /** connectAs for the current life only: a killed life's trial connection would take over the live one's client id. */
+  private connectLive: (id: Identity) => Promise<MqttClient> = (id) => this.connectAs(id);
 
   constructor(
     private readonly ctx: DeviceContext,
@@ -125,6 +147,9 @@ export class VirtualDevice {
   async run(): Promise<void> {
     for (;;) {
       this.dead = new Promise<never>(() => {});
+      const life = ++this.generation;
+      this.slots = fenced(this.flash.slots, () => life === this.generation);
+      this.connectLive = (id) => (life === this.generation ? this.connectAs(id) : Promise.reject(new Killed('power-off')));
       try {
         await this.life();
         return;
@@ -191,7 +216,7 @@ export class VirtualDevice {
     this.connect({ clientId: this.flash.thing!, certificatePem: id.certificatePem + id.chainPem, keyPem: id.key.tlsKeyPem() });
 
   private async life(): Promise<void> {
-    const { slots } = this.flash;
+    const { slots } = this;
     // Recovery at boot: a claim answer written to next but never promoted becomes current (as slots.ts rolls forward).
     if (!(await slots.current()) && (await slots.nextState()) === 'complete') await slots.promote();
     if (!(await slots.current())) await this.provision();
@@ -218,7 +243,7 @@ export class VirtualDevice {
 
     if (this.ctx.renew && !this.flash.renewedOnce) {
       this.enter('renew');
-      const r = await this.guard(renewOverMqtt({ slots, thing: this.flash.thing!, client, connect: this.connectAs, timeoutMs: this.ctx.timeoutMs }));
+      const r = await this.guard(renewOverMqtt({ slots, thing: this.flash.thing!, client, connect: this.connectLive, timeoutMs: this.ctx.timeoutMs }));
       this.sockets.delete(client);
       client = r.client;
       this.flash.renewedOnce = true;
@@ -250,7 +275,7 @@ export class VirtualDevice {
 
   private async provision(): Promise<void> {
     this.enter('claim');
-    const key = await this.flash.slots.nextKey();
+    const key = await this.slots.nextKey();
     const claimed = await this.guard(
       provisionByClaim({
         connect: { url: this.ctx.mqttUrl, clientId: `claim-${this.serial}`, certificatePem: this.ctx.claim.certificatePem, keyPem: this.ctx.claim.privateKeyPem, timeoutMs: this.ctx.timeoutMs, ...this.serverCheck() },
@@ -261,8 +286,8 @@ export class VirtualDevice {
       }),
     );
     this.flash.thing = claimed.thingName;
-    await this.flash.slots.writeNext({ certificatePem: claimed.certificatePem });
-    await this.flash.slots.promote();
+    await this.slots.writeNext({ certificatePem: claimed.certificatePem });
+    await this.slots.promote();
   }
 
   private serverCheck(): { verifyServer: (pems: string[]) => void } | { ca: string } {
@@ -271,7 +296,7 @@ export class VirtualDevice {
 
   /** Current, or a next slot a cut renewal left (resume-next.ts). */
   private async connectCurrent(): Promise<MqttClient> {
-    const resumed = await resumeNext({ slots: this.flash.slots, thing: this.flash.thing!, connect: this.connectAs, timeoutMs: this.ctx.timeoutMs });
+    const resumed = await resumeNext({ slots: this.slots, thing: this.flash.thing!, connect: this.connectLive, timeoutMs: this.ctx.timeoutMs });
     if (resumed) {
       if (!this.flash.renewedOnce) {
         this.flash.renewedOnce = true;
@@ -279,7 +304,7 @@ export class VirtualDevice {
       }
       return resumed.client;
     }
-    return this.connectAs((await this.flash.slots.current())!);
+    return this.connectLive((await this.slots.current())!);
   }
 
   /** Reconnects with capped backoff until connected or `deadline`. */
@@ -340,7 +365,7 @@ export class VirtualDevice {
           if (topic !== topics.renewRequired || payload.length === 0) return;
           try {
             const body = JSON.parse(payload.toString('utf8')) as { certificateId?: unknown; campaignId?: unknown };
-            const current = await this.flash.slots.current();
+            const current = await this.slots.current();
             if (body.certificateId === current?.certificate.fingerprint()) resolve(typeof body.campaignId === 'string' ? body.campaignId : '');
           } catch {
             // A malformed notification is not a request.
@@ -355,7 +380,7 @@ export class VirtualDevice {
         let timer: NodeJS.Timeout | undefined;
         const campaignId = await Promise.race([asked, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new AgentError('timeout', 'no renew-required arrived')), left)))]).finally(() => clearTimeout(timer));
         if (campaignId !== undefined) {
-          const r = await renewOverMqtt({ slots: this.flash.slots, thing, client, connect: this.connectAs, ...(campaignId ? { campaignId } : {}), timeoutMs: this.ctx.timeoutMs });
+          const r = await renewOverMqtt({ slots: this.slots, thing, client, connect: this.connectLive, ...(campaignId ? { campaignId } : {}), timeoutMs: this.ctx.timeoutMs });
           this.sockets.delete(client);
           this.flash.renewedOnce = true;
           this.ctx.counters.renewed++;
