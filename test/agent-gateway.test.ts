@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Certificate } from '@certfleet/pki';
 import { CertificateSlots, connectMqtt, readConfig, TimeFloor, TrustStore } from '@certfleet/agent';
@@ -117,10 +118,11 @@ describe('certfleet-agent gateway bootstrap', () => {
       timeoutMs: 15_000,
     });
     try {
-      // QoS 1: the PUBACK proves the broker authorised the publish (a denied one is dropped or refused).
-      await client.publishAsync(`cellular/imsi-${IMSI}/up`, 'hello', { qos: 1 });
+      // QoS 1: the PUBACK proves the broker took the publish; a deadline turns a lost one into a failure, not a hang.
+      const acked = client.publishAsync(`cellular/imsi-${IMSI}/up`, 'hello', { qos: 1 });
+      await Promise.race([acked, sleep(15_000, undefined, { ref: false }).then(() => assert.fail('no PUBACK within 15 s'))]);
     } finally {
-      await client.endAsync();
+      client.end(true);
     }
   });
 
