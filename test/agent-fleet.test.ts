@@ -25,13 +25,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Certificate } from '@certfleet/pki';
 import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
 import { serveShifted } from './helpers/shifted-clock.js';
+import { operatorApi, until } from './helpers/api.js';
 
 const AGENT = resolve(import.meta.dirname, '../packages/agent/bin/certfleet-agent.js');
 const FLEET = Number(process.env.CERTFLEET_FLEET_DEVICES ?? 200);
@@ -44,23 +43,9 @@ let server: ServerProcess;
 let ca: Buffer;
 let caFile: string;
 let token: string;
+const api = operatorApi(() => ({ port: server.ports.api, ca, token }));
 const children: ChildProcess[] = [];
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((done, reject) => {
-    const req = request(
-      { host: 'localhost', port: server.ports.api, path, method, ca, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) } },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => done({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 async function cli(args: string[]): Promise<string> {
   const r = await certfleet([...args, '--data', data]);
@@ -68,9 +53,6 @@ async function cli(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await ok()); await sleep(200)) if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-}
 
 /** A certfleet-agent process with its output collected; `lines` are its JSON log lines. */
 function agent(args: string[]) {

@@ -25,7 +25,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -33,6 +32,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { buildCsrPem, parseName } from '@certfleet/pki';
 import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
 import { serveShifted } from './helpers/shifted-clock.js';
+import { operatorApi, until } from './helpers/api.js';
 
 const DAY = 86_400_000;
 const SHIFT_MS = 3 * DAY;
@@ -42,33 +42,14 @@ let server: ServerProcess;
 let ca: Buffer;
 let caFile: string;
 let token: string;
+const api = operatorApi(() => ({ port: server.ports.api, ca, token }));
 const clients: MqttClient[] = [];
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: 'localhost', port: server.ports.api, path, method, ca, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) } },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) => done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })));
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await ok()); await sleep(100)) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-  }
-}
 
 interface Identity {
   thing: string;

@@ -18,37 +18,22 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
+import { operatorApi, until } from './helpers/api.js';
 
 let data: string;
 let server: ServerProcess;
 let ca: Buffer;
 let token: string;
+const api = operatorApi(() => ({ port: server.ports.api, ca, token }));
 const clients: MqttClient[] = [];
 
 const idOf = (pem: string) => new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
 const pemCount = (text: string) => (text.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: 'localhost', port: server.ports.api, path, method, ca, headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) } },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 async function cli(args: string[]): Promise<string> {
   const r = await certfleet([...args, '--data', data]);
@@ -56,9 +41,6 @@ async function cli(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  for (const end = Date.now() + ms; !(await ok()); await sleep(100)) if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-}
 
 function opensslVerify(caFile: string, chain: string, leaf: string): { ok: boolean; out: string } {
   const r = spawnSync('openssl', ['verify', '-x509_strict', '-CAfile', caFile, '-untrusted', chain, leaf], { encoding: 'utf8' });
