@@ -146,7 +146,7 @@ export async function createCaWithKey(ctx: StoreContext, ca: NewCa, key: NewCaKe
 }
 
 // The provisioning columns keep their defaults (off, no template): updateCa sets them.
-function caRow(ca: NewCa): CaRow {
+export function caRow(ca: NewCa): CaRow {
   return {
     id: ca.id,
     name: ca.name,

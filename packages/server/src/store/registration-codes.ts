@@ -1,5 +1,6 @@
 import { CertfleetError } from '../errors.js';
 import type { AuditInput } from './audit-records.js';
+import { caRow } from './cas.js';
 import { fromIso, toBlob, toIso } from './columns.js';
 import { guarded } from './driver-errors.js';
 import type { NewCa } from './records.js';
@@ -101,19 +102,7 @@ export async function registerExternalCa(ctx: StoreContext, r: ExternalCaRegistr
     await trx
       .insertInto('cas')
       .values({
-        id: ca.id,
-        name: ca.name,
-        parent_id: ca.parentId,
-        kind: ca.kind,
-        status: ca.status,
-        key_algorithm: ca.keyAlgorithm,
-        subject: ca.subject,
-        serial: ca.serial,
-        certificate_der: der,
-        not_before: toIso(ca.notBefore, 'notBefore'),
-        not_after: toIso(ca.notAfter, 'notAfter'),
-        path_len: ca.pathLen,
-        created_at: at,
+        ...caRow(ca),
         // 0/1: better-sqlite3 cannot bind booleans; PostgreSQL reads them as boolean input (cas.ts).
         auto_registration: r.autoRegistration ? 1 : 0,
         provisioning_template: r.provisioningTemplate,
