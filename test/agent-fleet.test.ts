@@ -28,7 +28,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Certificate } from '@certfleet/pki';
-import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
+import { certfleet, serve, tempDir, type ServerProcess, certfleetOk } from './helpers/cli.js';
 import { serveShifted } from './helpers/shifted-clock.js';
 import { operatorApi, until } from './helpers/api.js';
 
@@ -47,11 +47,7 @@ const api = operatorApi(() => ({ port: server.ports.api, ca, token }));
 const children: ChildProcess[] = [];
 
 
-async function cli(args: string[]): Promise<string> {
-  const r = await certfleet([...args, '--data', data]);
-  assert.equal(r.code, 0, `certfleet ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const cli = (args: string[]): Promise<string> => certfleetOk(data, args);
 
 
 /** A certfleet-agent process with its output collected; `lines` are its JSON log lines. */

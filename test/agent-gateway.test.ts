@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Certificate } from '@certfleet/pki';
 import { CertificateSlots, connectMqtt, readConfig, TimeFloor, TrustStore } from '@certfleet/agent';
-import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
+import { certfleet, serve, tempDir, type ServerProcess, certfleetOk } from './helpers/cli.js';
 
 const AGENT = resolve(import.meta.dirname, '../packages/agent/bin/certfleet-agent.js');
 const IMSI = '001010123456789';
@@ -35,11 +35,7 @@ let server: ServerProcess;
 let api: string;
 const gw = () => join(data, 'gateway-agent');
 
-async function cli(args: string[]): Promise<string> {
-  const r = await certfleet([...args, '--data', data]);
-  assert.equal(r.code, 0, `certfleet ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const cli = (args: string[]): Promise<string> => certfleetOk(data, args);
 
 before(async () => {
   data = tempDir('certfleet-agent-gw-');

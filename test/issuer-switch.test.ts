@@ -16,7 +16,6 @@
  *   superseded, so `certfleet ca retire OLD` succeeds without --force.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
@@ -24,7 +23,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { buildCsrPem, parseName } from '@certfleet/pki';
-import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
+import { certfleet, serve, tempDir, type ServerProcess, certfleetOk, opensslVerify } from './helpers/cli.js';
 import { operatorApi, until } from './helpers/api.js';
 
 let data: string;
@@ -38,17 +37,9 @@ const idOf = (pem: string) => new X509Certificate(pem).fingerprint256.replace(/:
 const pemCount = (text: string) => (text.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
 
-async function cli(args: string[]): Promise<string> {
-  const r = await certfleet([...args, '--data', data]);
-  assert.equal(r.code, 0, `certfleet ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const cli = (args: string[]): Promise<string> => certfleetOk(data, args);
 
 
-function opensslVerify(caFile: string, chain: string, leaf: string): { ok: boolean; out: string } {
-  const r = spawnSync('openssl', ['verify', '-x509_strict', '-CAfile', caFile, '-untrusted', chain, leaf], { encoding: 'utf8' });
-  return { ok: r.status === 0, out: r.stdout + r.stderr };
-}
 
 /** The certificate the api port presents, verified against `ca` alone (Node's TLS, as the CLI does). */
 function serverCertificate(port: number, ca: Buffer): Promise<X509Certificate> {

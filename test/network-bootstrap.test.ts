@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
+import { certfleet, serve, tempDir, type ServerProcess, certfleetOk } from './helpers/cli.js';
 
 let data: string;
 let server: ServerProcess;
@@ -25,11 +25,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
   });
 }
 
-async function cli(args: string[]): Promise<string> {
-  const r = await certfleet([...args, '--data', data]);
-  assert.equal(r.code, 0, `certfleet ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const cli = (args: string[]): Promise<string> => certfleetOk(data, args);
 
 /** POST /api/v1/network-bootstrap with curl, as the holder of `credential` (a dir with cert.pem and key.pem), or nobody. */
 async function bootstrap(credential: string | undefined, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {

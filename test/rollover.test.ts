@@ -15,13 +15,12 @@
  *   for a certificate expiring in 29 days and none for one in 31 days.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { certfleet, serve, tempDir, type ServerProcess } from './helpers/cli.js';
+import { certfleet, serve, tempDir, type ServerProcess, certfleetOk, opensslVerify } from './helpers/cli.js';
 import { operatorApi, until } from './helpers/api.js';
 
 let data: string;
@@ -35,17 +34,9 @@ const idOf = (pem: string) => new X509Certificate(pem).fingerprint256.replace(/:
 const pemCount = (text: string) => (text.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
 
-async function cli(args: string[]): Promise<string> {
-  const r = await certfleet([...args, '--data', data]);
-  assert.equal(r.code, 0, `certfleet ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const cli = (args: string[]): Promise<string> => certfleetOk(data, args);
 
 
-function opensslVerify(caFile: string, chain: string, leaf: string): { ok: boolean; out: string } {
-  const r = spawnSync('openssl', ['verify', '-x509_strict', '-CAfile', caFile, '-untrusted', chain, leaf], { encoding: 'utf8' });
-  return { ok: r.status === 0, out: r.stdout + r.stderr };
-}
 
 interface Ca { id: string; name: string; kind: string }
 

@@ -1,5 +1,6 @@
 /** Runs the real certfleet command and server as a user would, for integration tests. */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +24,19 @@ export function certfleet(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
+}
+
+/** certfleet against the server of data dir `data`; fails the test unless it exits 0, and returns what it printed. */
+export async function certfleetOk(data: string, args: string[]): Promise<string> {
+  const r = await certfleet([...args, '--data', data]);
+  assert.equal(r.code, 0, `certfleet ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** `openssl verify -x509_strict` of `leaf` through the `chain` file to the roots in `caFile`. */
+export function opensslVerify(caFile: string, chain: string, leaf: string): { ok: boolean; out: string } {
+  const r = spawnSync('openssl', ['verify', '-x509_strict', '-CAfile', caFile, '-untrusted', chain, leaf], { encoding: 'utf8' });
+  return { ok: r.status === 0, out: r.stdout + r.stderr };
 }
 
 export interface ServerProcess {

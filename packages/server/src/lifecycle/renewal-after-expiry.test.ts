@@ -9,6 +9,7 @@ import { dropTestSchema, PG_URL, postgresUnreachable } from '../store/test-fixtu
 import { testNode, type TestNode } from '../testing/services.js';
 import { ExpiredCertificateRefusal } from './renewal-after-expiry.js';
 import { RenewalRefusal } from './renewal.js';
+import { Published } from './test-published.js';
 
 /*
  * Renewal after expiry, campaign deadlines, renewing twice before confirming,
@@ -23,16 +24,6 @@ const dialects = [
   { name: 'SQLite', open: (now: () => Date) => testNode({ now }), skip: undefined as string | undefined, cleanup: async () => {} },
   { name: 'PostgreSQL', open: (now: () => Date) => testNode({ database: PG_URL, schema: pgSchema, now }), skip: (await postgresUnreachable()).skip, cleanup: () => dropTestSchema(pgSchema) },
 ];
-
-class Published {
-  readonly sent: Array<{ topic: string; payload: string; retain: boolean }> = [];
-  async publish(topic: string, payload: Buffer | string, opts?: { retain?: boolean }): Promise<void> {
-    this.sent.push({ topic, payload: payload.toString(), retain: opts?.retain ?? false });
-  }
-  retained(topic: string): string | undefined {
-    return this.sent.filter((m) => m.topic === topic && m.retain).at(-1)?.payload || undefined;
-  }
-}
 
 /** The reason a refusal carries, or the error code of anything else. */
 const why = (err: unknown): string =>

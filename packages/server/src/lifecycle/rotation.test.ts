@@ -7,6 +7,7 @@ import { tokenActor } from '../registry/actor.js';
 import { dropTestSchema, PG_URL, postgresUnreachable } from '../store/test-fixtures.js';
 import { testNode, type TestNode } from '../testing/services.js';
 import { renewalRejection } from './renewal-requests.js';
+import { Published } from './test-published.js';
 
 /*
  * Renewal and rotation campaigns on a wired node with an injected clock, on
@@ -20,18 +21,6 @@ const dialects = [
   { name: 'SQLite', open: (now: () => Date) => testNode({ now }), skip: undefined as string | undefined, cleanup: async () => {} },
   { name: 'PostgreSQL', open: (now: () => Date) => testNode({ database: PG_URL, schema: pgSchema, now }), skip: (await postgresUnreachable()).skip, cleanup: () => dropTestSchema(pgSchema) },
 ];
-
-class Published {
-  readonly sent: Array<{ topic: string; payload: string; retain: boolean }> = [];
-  async publish(topic: string, payload: Buffer | string, opts?: { retain?: boolean }): Promise<void> {
-    this.sent.push({ topic, payload: payload.toString(), retain: opts?.retain ?? false });
-  }
-  /** The retained message a subscriber would get now, per topic. */
-  retained(topic: string): string | undefined {
-    const last = this.sent.filter((m) => m.topic === topic && m.retain).at(-1);
-    return last?.payload || undefined;
-  }
-}
 
 for (const d of dialects) {
   describe(`rotation on ${d.name}`, { skip: d.skip ?? false }, () => {
