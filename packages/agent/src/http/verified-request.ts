@@ -8,9 +8,9 @@
  * the device has not recognised.
  */
 import { request, type IncomingHttpHeaders } from 'node:http';
-import { checkServerIdentity, connect, type DetailedPeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
-import { encodePem } from '@certfleet/pki';
+import { checkServerIdentity, connect, type SecureContext, type TLSSocket } from 'node:tls';
 import { AgentError } from '../errors.js';
+import { peerChain } from '../peer-chain.js';
 
 export interface ClientCredential {
   readonly certificatePem?: string;
@@ -38,17 +38,6 @@ export interface VerifiedResponse {
   readonly body: string;
 }
 
-function serverChain(socket: TLSSocket): { pems: string[]; leaf: DetailedPeerCertificate } {
-  const leaf = socket.getPeerCertificate(true);
-  const pems: string[] = [];
-  const seen = new Set<string>();
-  for (let c: DetailedPeerCertificate | undefined = leaf; c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
-    seen.add(c.fingerprint256);
-    pems.push(encodePem('CERTIFICATE', c.raw));
-  }
-  return { pems, leaf };
-}
-
 async function verifiedSocket(url: URL, req: VerifiedRequest, timeoutMs: number): Promise<TLSSocket> {
   const servername = url.hostname.replace(/^\[|\]$/g, '');
   const socket = connect({
@@ -70,7 +59,7 @@ async function verifiedSocket(url: URL, req: VerifiedRequest, timeoutMs: number)
     socket.once('secureConnect', () => {
       clearTimeout(timer);
       try {
-        const { pems, leaf } = serverChain(socket);
+        const { pems, leaf } = peerChain(socket);
         req.verifyServer?.(pems);
         const nameError = checkServerIdentity(servername, leaf);
         if (nameError) throw new AgentError('chain-invalid', `server certificate is not for ${servername}: ${nameError.message}`);

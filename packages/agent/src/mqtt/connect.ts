@@ -9,10 +9,10 @@
  * that may have left by then are the CONNECT packet (client id, no secret;
  * the device authenticates by its certificate).
  */
-import { checkServerIdentity, type DetailedPeerCertificate, type SecureContext, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, type SecureContext, type TLSSocket } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { encodePem } from '@certfleet/pki';
 import { AgentError } from '../errors.js';
+import { peerChain } from '../peer-chain.js';
 
 export interface MqttConnectOptions {
   /** mqtts://host:port; mqtt:// only on a trusted network (a TLS-offload gateway, tests). */
@@ -32,18 +32,6 @@ export interface MqttConnectOptions {
   readonly servername?: string;
   readonly timeoutMs?: number;
   readonly protocolVersion?: 4 | 5;
-}
-
-/** The chain the server sent, leaf first, as PEM. */
-function peerChain(socket: TLSSocket): { pems: string[]; leaf: DetailedPeerCertificate } {
-  const leaf = socket.getPeerCertificate(true);
-  const pems: string[] = [];
-  const seen = new Set<string>();
-  for (let c: DetailedPeerCertificate | undefined = leaf; c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
-    seen.add(c.fingerprint256);
-    pems.push(encodePem('CERTIFICATE', c.raw));
-  }
-  return { pems, leaf };
 }
 
 export async function connectMqtt(opts: MqttConnectOptions): Promise<MqttClient> {
